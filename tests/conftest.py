@@ -1,0 +1,78 @@
+"""Shared helpers: a temporary copy of the project with the tiny study, and engine runners."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_PARAMS = ROOT / "tests" / "data" / "tiny_params.yaml"
+sys.path.insert(0, str(ROOT / "workflow"))  # test the checkout's own package
+
+
+def tiny_params() -> dict:
+    return yaml.safe_load(TINY_PARAMS.read_text())
+
+
+def write_params(study: Path, params: dict) -> None:
+    (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
+
+
+def copy_project(dest: Path, params: dict | None = None) -> Path:
+    """The pipeline's files (not data/ or results/) in `dest`, with the tiny params."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
+    shutil.copytree(ROOT / "workflow", dest / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    write_params(dest, params or tiny_params())
+    return dest
+
+
+def env_for(study: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(study / "workflow")  # the copy's code, not the checkout's
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env_for(cwd), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m scalelab ARGS` with the checkout's package (or the study copy's, given cwd)."""
+    cwd = cwd or ROOT
+    env = env_for(cwd) if (cwd / "workflow").exists() else {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    return subprocess.run([sys.executable, "-m", "scalelab", *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def snakemake(study: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "snakemake", "--cores", "2", *args], study, check=check)
+
+
+def scheduled_jobs(study: Path) -> dict[str, int]:
+    """{rule: job count} that a dry run would execute now ({} when nothing is to be done)."""
+    out = snakemake(study, "--dry-run").stdout
+    if "Job stats:" not in out:
+        assert "Nothing to be done" in out, out[-2000:]
+        return {}
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    jobs = {}
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
+
+
+@pytest.fixture
+def params():
+    return tiny_params()

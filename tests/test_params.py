@@ -1,0 +1,89 @@
+"""Bad params give one line naming the key and the fix, before any job runs."""
+
+import pytest
+from conftest import cli, copy_project, snakemake, write_params
+
+from scalelab import config
+from scalelab.errors import ScalelabError
+
+CASES = [
+    # (what to break, value, words the message must contain)
+    (("data", "dataset"), "imagenet", ["data.dataset", "imagenet", "mnist1d"]),
+    (("model", "family"), "resnet", ["model.family", "resnet", "cnn1d"]),
+    (("shards", "exponents"), [6, 7, 8, 12], ["shards.exponents", "data.pool_size", "4096"]),
+    (("grid", "width"), [], ["grid.width", "non-empty list"]),
+    (("grid", "lr"), ["1e-3"], ["grid.lr[0]", "'1e-3'", "decimals"]),
+    (("train", "batch_size"), "big", ["train.batch_size", "'big'", "positive integer"]),
+    (("train", "device"), "tpu", ["train.device", "auto, cpu, cuda"]),
+    (("shards", "exponents"), [10, 11], ["too few to fit", "fit.min_points"]),
+    (("fit", "min_points"), 2, ["fit.min_points", "at least 3"]),
+    (("train", "max_steps"), 10, ["train.max_steps", "min_steps"]),
+]
+
+
+def broken(params, keys, value):
+    section, key = keys
+    params[section][key] = value
+    return params
+
+
+@pytest.mark.parametrize("keys,value,words", CASES, ids=[".".join(c[0]) + "=" + str(c[1]) for c in CASES])
+def test_validation_names_key_and_fix(params, keys, value, words):
+    with pytest.raises(ScalelabError) as info:
+        config.validate(broken(params, keys, value))
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_unknown_and_missing_keys(params):
+    params["train"]["learning_rate"] = 0.1
+    with pytest.raises(ScalelabError, match="learning_rate.*remove it or fix its spelling"):
+        config.validate(params)
+    del params["train"]["learning_rate"]
+    del params["fit"]["bootstrap"]
+    with pytest.raises(ScalelabError, match=r"fit\.bootstrap: missing"):
+        config.validate(params)
+
+
+def test_shipped_params_are_valid():
+    config.load(config.SCHEMA_PATH.parents[2] / "params.yaml")
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path, params):
+    study = copy_project(tmp_path, broken(params, ("data", "dataset"), "imagenet"))
+    proc = cli("check", cwd=study)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("scalelab: params.yaml: data.dataset")
+
+
+def test_snakemake_refuses_before_any_job(tmp_path, params):
+    study = copy_project(tmp_path, broken(params, ("grid", "seed"), []))
+    proc = snakemake(study, "--dry-run", check=False)
+    assert proc.returncode != 0
+    assert "scalelab: params.yaml: grid.seed" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (study / "data" / "pool.json").exists()
+
+
+def test_dataset_too_small_for_the_pool(tmp_path, params):
+    params["data"].update(dataset="digits", pool_size=4096)
+    study = copy_project(tmp_path, params)
+    proc = cli("prepare", cwd=study)
+    assert proc.returncode == 2
+    assert "exceeds the 1797 examples of 'digits'" in proc.stderr and "data.pool_size" in proc.stderr
+    assert not (study / "data" / "pool.json").exists()
+
+
+def test_grid_sample_is_seeded_and_per_shard(params):
+    params["grid"].update(width=[4, 8, 16, 32], lr=[0.01, 0.003], sample=3, sample_seed=1)
+    config.validate(params)
+    a = config.trials_for_shard(params, 7)
+    assert a == config.trials_for_shard(params, 7)  # seeded: the same every time
+    assert len(a) == 3 * len(params["grid"]["seed"])
+    configs = {(t["width"], t["lr"]) for t in a}
+    assert len(configs) == 3
+    params["grid"]["sample"] = 99
+    with pytest.raises(ScalelabError, match="grid.sample"):
+        config.validate(params)

@@ -1,0 +1,117 @@
+"""The real Snakemake runs the tiny study end to end and reruns exactly what a change affects."""
+
+import contextlib
+import json
+
+import pytest
+import yaml
+from conftest import copy_project, scheduled_jobs, snakemake, tiny_params
+
+pytestmark = pytest.mark.slow
+
+OUTPUTS = [
+    "data/pool.json", "data/shards/k6.npy", "data/shards/k10.npy",
+    "results/trials/k6/w8-lr0.01-s0/metrics.json", "results/trials/k10/w16-lr0.01-s1/model.pt",
+    "results/tables/trials.csv", "results/tables/best.csv", "results/fit.json", "results/fit_samples.csv",
+    "results/figures/learning_curve.png", "results/figures/learning_curve.pdf",
+    "results/figures/model_size.png", "results/figures/val_loss_vs_params.pdf",
+    "results/predictions.json", "results/summary.md", "logs/train/k6/w8-lr0.01-s0.log",
+]
+AGGREGATES = {"select": 1, "fit": 1, "figures": 1, "predict": 1, "all": 1}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    params = tiny_params()
+    params["shards"]["exponents"] = [6, 7, 8, 9, 10]  # 11 is added by a test below
+    study = copy_project(tmp_path_factory.mktemp("pipeline"), params)
+    snakemake(study)
+    return study
+
+
+@contextlib.contextmanager
+def edited(path, old, new):
+    """Replace text in a file for the duration of the block, then put the bytes back."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+    try:
+        yield
+    finally:
+        path.write_text(text)
+
+
+@contextlib.contextmanager
+def params_changed(study, section, key, value):
+    """params.yaml with one key changed for the duration of the block."""
+    path = study / "params.yaml"
+    text = path.read_text()
+    params = yaml.safe_load(text)
+    params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(text)
+
+
+def test_every_output_is_made(study):
+    for rel in OUTPUTS:
+        assert (study / rel).exists(), rel
+    fit = json.loads((study / "results/fit.json").read_text())
+    for key in ("beta_g", "beta_g_ci", "alpha", "gamma", "beta_p", "r2"):
+        assert key in fit
+    assert fit["beta_g"] < 0
+    summary = (study / "results/summary.md").read_text()
+    assert "beta_g" in summary and "figures/learning_curve.png" in summary
+    log = (study / "logs/train/k10/w16-lr0.01-s0.log").read_text()
+    assert log.count("\nstep ") >= 3  # a line per evaluation
+
+
+def test_second_run_does_nothing(study):
+    assert scheduled_jobs(study) == {}
+
+
+def test_fit_key_reruns_fit_figures_predict(study):
+    with params_changed(study, "fit", "bootstrap", 60):
+        assert scheduled_jobs(study) == {"fit": 1, "figures": 1, "predict": 1, "all": 1}
+    assert scheduled_jobs(study) == {}
+
+
+def test_figure_key_reruns_only_figures(study):
+    with params_changed(study, "figures", "dpi", 120):
+        assert scheduled_jobs(study) == {"figures": 1, "all": 1}
+
+
+def test_predict_key_reruns_predict_and_the_extrapolated_figure(study):
+    with params_changed(study, "predict", "target_errors", [0.3]):
+        assert scheduled_jobs(study) == {"figures": 1, "predict": 1, "all": 1}
+
+
+def test_new_shard_size_runs_only_its_jobs_and_the_aggregates(study):
+    with params_changed(study, "shards", "exponents", [6, 7, 8, 9, 10, 11]):
+        assert scheduled_jobs(study) == {"shard": 1, "train": 4, **AGGREGATES}
+
+
+def test_training_code_reruns_every_trial_but_not_prepare_or_shards(study):
+    with edited(study / "workflow/scalelab/train.py", '"""Step `train`', '"""Step `train` (edited)'):
+        assert scheduled_jobs(study) == {"train": 20, **AGGREGATES}
+
+
+def test_fit_code_reruns_from_fit_on(study):
+    with edited(study / "workflow/scalelab/fit.py", "CI_LEVEL = 95.0", "CI_LEVEL = 95.0  # edited"):
+        assert scheduled_jobs(study) == {"fit": 1, "figures": 1, "predict": 1, "all": 1}
+
+
+def test_changed_fit_key_really_reruns_and_updates(study):
+    before = json.loads((study / "results/fit.json").read_text())
+    trial = study / "results/trials/k6/w8-lr0.01-s0/metrics.json"
+    trial_mtime = trial.stat().st_mtime_ns
+    with params_changed(study, "fit", "bootstrap", 40):
+        snakemake(study)
+        after = json.loads((study / "results/fit.json").read_text())
+    assert after["bootstrap"]["n"] == 40 and before["bootstrap"]["n"] == 50
+    assert after["beta_g"] == before["beta_g"]  # the point estimate does not depend on resampling
+    assert trial.stat().st_mtime_ns == trial_mtime  # no trial was retrained
+    snakemake(study)  # back to the committed params
+    assert json.loads((study / "results/fit.json").read_text()) == before

@@ -1,0 +1,51 @@
+"""The paper's selection rule: lowest MEDIAN over seeds, failed trials never chosen."""
+
+import math
+
+import pandas as pd
+
+from scalelab.select import select_best
+
+
+def trial(width, lr, seed, val_loss, status="ok", size=128, params=None):
+    return {"shard": "k7", "k": 7, "size": size, "width": width, "lr": lr, "seed": seed,
+            "params": params or width * 100, "status": status, "train_loss": 0.1, "train_error": 0.1,
+            "val_loss": val_loss, "val_error": val_loss / 2, "test_loss": val_loss, "test_error": val_loss / 2}
+
+
+def test_median_over_seeds_decides_not_the_mean_or_the_single_best():
+    rows = [trial(16, 0.01, s, v) for s, v in enumerate([0.1, 0.6, 0.6])]   # min 0.1, mean .43, median .6
+    rows += [trial(32, 0.01, s, v) for s, v in enumerate([0.5, 0.5, 0.9])]  # min 0.5, mean .63, median .5
+    best = select_best(pd.DataFrame(rows), "val_loss")
+    assert len(best) == 1
+    assert best.loc[0, "width"] == 32
+    assert best.loc[0, "val_loss"] == 0.5
+    assert best.loc[0, "n_seeds"] == 3
+
+
+def test_failed_trials_are_left_out():
+    rows = [trial(16, 0.01, 0, 0.4), trial(16, 0.01, 1, 0.4),
+            trial(64, 0.1, 0, math.nan, status="failed"), trial(64, 0.1, 1, 0.01)]
+    best = select_best(pd.DataFrame(rows), "val_loss")
+    # The diverged run is dropped (not counted as a NaN or a zero); w64 is judged on its other seed.
+    assert best.loc[0, "width"] == 64 and best.loc[0, "n_seeds"] == 1
+    # A configuration whose every seed failed can never be chosen.
+    rows = [trial(16, 0.01, 0, 0.4), trial(64, 0.1, 0, 0.0, status="failed")]
+    assert select_best(pd.DataFrame(rows), "val_loss").loc[0, "width"] == 16
+
+
+def test_one_row_per_shard_and_ties_go_to_the_smaller_model():
+    rows = [trial(16, 0.01, 0, 0.3), trial(32, 0.01, 0, 0.3),
+            trial(16, 0.01, 0, 0.2, size=256), trial(32, 0.01, 0, 0.1, size=256)]
+    for r in rows[2:]:
+        r.update(shard="k8", k=8)
+    best = select_best(pd.DataFrame(rows), "val_loss")
+    assert list(best["shard"]) == ["k7", "k8"]
+    assert list(best["width"]) == [16, 32]
+
+
+def test_selection_metric_is_a_parameter():
+    rows = [trial(16, 0.01, 0, 0.3), trial(32, 0.01, 0, 0.4)]
+    rows[0]["val_error"], rows[1]["val_error"] = 0.5, 0.1
+    assert select_best(pd.DataFrame(rows), "val_loss").loc[0, "width"] == 16
+    assert select_best(pd.DataFrame(rows), "val_error").loc[0, "width"] == 32

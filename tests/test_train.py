@@ -1,0 +1,118 @@
+"""Training: deterministic, early-stopped, resumable, and honest about divergence."""
+
+import json
+
+import pytest
+import torch
+from conftest import cli, copy_project
+
+from scalelab import train
+from scalelab.adam import Adam
+from scalelab.models import cnn1d
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A prepared tiny study with its k8 shard (256 examples)."""
+    study = copy_project(tmp_path_factory.mktemp("train"))
+    for args in (["prepare"], ["shard", "--k", "8", "--out", "data/shards/k8.npy"]):
+        proc = cli(*args, cwd=study)
+        assert proc.returncode == 0, proc.stderr
+    return study
+
+
+def train_trial(study, out, lr="0.01", seed="0", width="8"):
+    return cli("train", "--k", "8", "--width", width, "--lr", lr, "--seed", seed,
+               "--shard", "data/shards/k8.npy", "--out-dir", out, cwd=study)
+
+
+def test_same_trial_twice_gives_identical_bytes(study):
+    for out in ("a", "b"):
+        proc = train_trial(study, out)
+        assert proc.returncode == 0, proc.stderr
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (study / "a" / name).read_bytes() == (study / "b" / name).read_bytes(), name
+    metrics = json.loads((study / "a" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["size"] == 256
+    assert metrics["best_step"] <= metrics["steps"] <= metrics["budget"]
+    assert 0 <= metrics["test_error"] <= 1
+    # One log line per evaluation, as the history has one row per evaluation.
+    history_rows = (study / "a" / "history.csv").read_text().count("\n") - 1
+    assert proc.stderr.count("\nstep ") == history_rows
+
+
+def test_another_seed_gives_another_run(study):
+    assert train_trial(study, "s1", seed="1").returncode == 0
+    assert (study / "a" / "model.pt").read_bytes() != (study / "s1" / "model.pt").read_bytes()
+
+
+def test_divergence_is_recorded_as_failed(study):
+    proc = train_trial(study, "nan", lr="1e30")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((study / "nan" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["stopped"] == "diverged"
+    assert metrics["test_error"] is None
+
+
+def test_step_budget_grows_with_shard_size():
+    cfg = {"batch_size": 256, "epochs": 40, "min_steps": 250, "max_steps": 4000}
+    budgets = [train.step_budget(cfg, 2**k) for k in range(6, 18)]
+    assert budgets == sorted(budgets)
+    assert budgets[0] == 250 and budgets[-1] == 4000
+    assert train.step_budget(cfg, 2**14) == 40 * 2**14 // 256
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(study, monkeypatch):
+    """A run stopped mid-way (as SIGTERM from a preempting scheduler does) and started again
+    ends with the same bytes as a run that was never interrupted."""
+    import yaml
+
+    params = yaml.safe_load((study / "params.yaml").read_text())
+    args = dict(params=params, pool_dir=str(study / "data/pool"), info_path=str(study / "data/pool.json"),
+                shard_path=str(study / "data/shards/k8.npy"), k=8, width=8, lr=0.01, seed=0)
+    full = study / "full"
+    train.run(**args, out_dir=str(full))
+
+    # Interrupt after the 3rd evaluation: a checkpoint is written and the job exits 143.
+    calls = {"n": 0}
+    real_evaluate = train.evaluate
+
+    def evaluate_then_preempt(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            import os
+            import signal
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_evaluate(*a)
+
+    resumed = study / "resumed"
+    monkeypatch.setattr(train, "evaluate", evaluate_then_preempt)
+    with pytest.raises(SystemExit) as stop:
+        train.run(**args, out_dir=str(resumed))
+    assert stop.value.code == 143
+    assert (resumed / train.CHECKPOINT).exists() and not (resumed / "metrics.json").exists()
+    monkeypatch.setattr(train, "evaluate", real_evaluate)
+    train.run(**args, out_dir=str(resumed))
+    assert not (resumed / train.CHECKPOINT).exists()
+    assert json.loads((resumed / "run.json").read_text())["resumed_from_step"] > 0
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (resumed / name).read_bytes() == (full / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_matches_torch_adam(weight_decay):
+    torch.manual_seed(0)
+    a = cnn1d.build(8, (40,), 10)
+    torch.manual_seed(0)
+    b = cnn1d.build(8, (40,), 10)
+    ours = Adam(a.parameters(), lr=0.01, weight_decay=weight_decay)
+    theirs = torch.optim.Adam(b.parameters(), lr=0.01, weight_decay=weight_decay)
+    x, y = torch.randn(32, 40), torch.randint(0, 10, (32,))
+    for _ in range(20):
+        for model, opt in ((a, ours), (b, theirs)):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)

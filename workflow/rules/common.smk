@@ -1,0 +1,41 @@
+# Names and paths derived from params.yaml, shared by every rule.
+
+from scalelab import config as scalelab_config
+from scalelab.pool import split_paths
+from scalelab.steps import code_files
+
+# Rules that only move a few files around run on the submitting machine under any executor.
+localrules: all, select, fit, figures, predict
+
+SHARD_SIZES = scalelab_config.shard_sizes(config)  # {"k7": 128, ...}
+EXPONENTS = sorted(config["shards"]["exponents"])
+POOL_FILES = [str(p) for p in split_paths("data/pool").values()]
+TRIAL_DIR = "results/trials/k{k}/w{width}-lr{lr}-s{seed}"
+
+
+def code(step):
+    """The code files `step` runs: editing one reruns the step (content, not mtime, decides)."""
+    return code_files(step, config, workflow.basedir)
+
+
+def trial_metrics():
+    """metrics.json of every trial of every shard, as params.yaml defines them."""
+    return [
+        f"results/trials/k{k}/{t['name']}/metrics.json"
+        for k in EXPONENTS
+        for t in scalelab_config.trials_for_shard(config, k)
+    ]
+
+
+FIGURES = [
+    f"results/figures/{name}.{fmt}"
+    for name in ("learning_curve", "model_size", "val_loss_vs_params")
+    for fmt in config["figures"]["formats"]
+]
+
+
+wildcard_constraints:
+    k=r"\d+",
+    width=r"\d+",
+    seed=r"\d+",
+    lr=r"[^/]+",

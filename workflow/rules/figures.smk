@@ -1,0 +1,17 @@
+# Draw the learning curve, the model-size curve and validation loss against model size.
+rule figures:
+    input:
+        trials="results/tables/trials.csv",
+        best="results/tables/best.csv",
+        fit="results/fit.json",
+        samples="results/fit_samples.csv",
+        code=code("figures"),
+    output:
+        [report(f, caption=f"../report/{Path(f).stem}.rst", category="Figures") for f in FIGURES],
+    params:
+        figures=config["figures"],
+        extrapolate_to=config["predict"]["data_multipliers"],
+    log:
+        "logs/figures.log",
+    shell:
+        "scalelab figures --tables-dir results/tables --fit {input.fit} --out-dir results/figures 2> {log}"

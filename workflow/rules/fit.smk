@@ -1,0 +1,15 @@
+# Fit the learning curve (with its small-data region found) and the model-size law.
+rule fit:
+    input:
+        best="results/tables/best.csv",
+        info="data/pool.json",
+        code=code("fit"),
+    output:
+        fit="results/fit.json",
+        samples="results/fit_samples.csv",
+    params:
+        fit=config["fit"],
+    log:
+        "logs/fit.log",
+    shell:
+        "scalelab fit --best {input.best} --info {input.info} --out {output.fit} 2> {log}"

@@ -1,0 +1,19 @@
+# Error at more data, data for a target error, model size there; and the summary page.
+rule predict:
+    input:
+        fit="results/fit.json",
+        samples="results/fit_samples.csv",
+        best="results/tables/best.csv",
+        info="data/pool.json",
+        code=code("predict"),
+    output:
+        predictions="results/predictions.json",
+        summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
+    params:
+        predict=config["predict"],
+        model=config["model"],
+    log:
+        "logs/predict.log",
+    shell:
+        "scalelab predict --fit {input.fit} --tables-dir results/tables --info {input.info}"
+        " --out {output.predictions} --summary {output.summary} 2> {log}"

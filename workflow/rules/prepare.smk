@@ -1,0 +1,13 @@
+# Make the dataset once and split it into a training pool, a validation and a test set.
+rule prepare:
+    input:
+        code=code("prepare"),
+    output:
+        pool=POOL_FILES,
+        info="data/pool.json",
+    params:
+        data=config["data"],
+    log:
+        "logs/prepare.log",
+    shell:
+        "scalelab prepare --pool-dir data/pool --info {output.info} 2> {log}"

@@ -1,0 +1,16 @@
+# Tabulate every trial and pick each shard's best configuration (median over seeds).
+rule select:
+    input:
+        trial_metrics(),
+        code=code("select"),
+    output:
+        trials=report("results/tables/trials.csv", caption="../report/trials.rst", category="Tables"),
+        best=report("results/tables/best.csv", caption="../report/best.rst", category="Tables"),
+    params:
+        select=config["select"],
+        grid=config["grid"],
+        exponents=EXPONENTS,
+    log:
+        "logs/select.log",
+    shell:
+        "scalelab select --trials-dir results/trials --out-dir results/tables 2> {log}"

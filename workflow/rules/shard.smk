@@ -1,0 +1,15 @@
+# One shard size: the first base**k indices of one seeded permutation of the pool (nested).
+# Its params are base and seed only, so adding an exponent leaves existing shards alone.
+rule shard:
+    input:
+        info="data/pool.json",
+        code=code("shard"),
+    output:
+        "data/shards/k{k}.npy",
+    params:
+        base=config["shards"]["base"],
+        seed=config["shards"]["seed"],
+    log:
+        "logs/shard/k{k}.log",
+    shell:
+        "scalelab shard --k {wildcards.k} --info {input.info} --out {output} 2> {log}"

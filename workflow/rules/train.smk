@@ -1,0 +1,24 @@
+# One trial: an early-stopped training run of one (width, lr, seed) on one shard.
+# Its params are the train and model sections only: the grid decides which trials exist,
+# not how each one trains, so widening the grid adds jobs without rerunning old ones.
+rule train:
+    input:
+        pool=POOL_FILES,
+        info="data/pool.json",
+        shard="data/shards/k{k}.npy",
+        code=code("train"),
+    output:
+        metrics=f"{TRIAL_DIR}/metrics.json",
+        history=f"{TRIAL_DIR}/history.csv",
+        model=f"{TRIAL_DIR}/model.pt",
+        run=f"{TRIAL_DIR}/run.json",
+    params:
+        train=config["train"],
+        model=config["model"],
+        out_dir=TRIAL_DIR,
+    log:
+        "logs/train/k{k}/w{width}-lr{lr}-s{seed}.log",
+    threads: 1
+    shell:
+        "scalelab train --k {wildcards.k} --width {wildcards.width} --lr {wildcards.lr} --seed {wildcards.seed}"
+        " --shard {input.shard} --out-dir {params.out_dir} 2> {log}"

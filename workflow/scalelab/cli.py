@@ -1,0 +1,131 @@
+"""The `scalelab` command: one subcommand per pipeline step, called by Snakemake and DVC alike.
+
+Every step takes --params (default params.yaml) and its paths on the command line, reads only
+its own sections of the params, and writes its outputs atomically. Bad input ends with one line,
+`scalelab: <what is wrong and how to fix it>`, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import ScalelabError
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1e6,1e7, got '{text}'") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scalelab", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    def step(name: str, help_: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument("--params", default="params.yaml", help="the study's params file (default: params.yaml)")
+        return s
+
+    s = step("check", "validate params.yaml and print the jobs the study implies")
+
+    s = step("prepare", "make the dataset and split it into pool, validation and test")
+    s.add_argument("--pool-dir", default="data/pool")
+    s.add_argument("--info", default="data/pool.json")
+
+    s = step("shard", "write the pool indices of one shard (nested across sizes)")
+    s.add_argument("--k", type=int, required=True, help="exponent: shard size is base**k")
+    s.add_argument("--info", default="data/pool.json")
+    s.add_argument("--out", required=True)
+
+    s = step("train", "train one trial on one shard with early stopping")
+    s.add_argument("--k", type=int, required=True)
+    s.add_argument("--width", type=int, required=True)
+    s.add_argument("--lr", type=float, required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--pool-dir", default="data/pool")
+    s.add_argument("--info", default="data/pool.json")
+    s.add_argument("--shard", required=True, help="the shard's index file")
+    s.add_argument("--out-dir", required=True)
+
+    s = step("select", "tabulate every trial and pick the best per shard")
+    s.add_argument("--trials-dir", default="results/trials")
+    s.add_argument("--out-dir", default="results/tables")
+
+    s = step("fit", "fit the learning curve and the model-size law")
+    s.add_argument("--best", default="results/tables/best.csv")
+    s.add_argument("--info", default="data/pool.json")
+    s.add_argument("--out", default="results/fit.json")
+
+    s = sub.add_parser("fit-curve", help="fit a learning curve measured elsewhere (CSV with size,error)")
+    s.add_argument("points", help="CSV with columns size,error (extra columns are ignored)")
+    s.add_argument("--out", required=True, help="where to write the fit JSON")
+    s.add_argument("--predict", type=_floats, default=[], help="sizes to predict the error at, e.g. 1e6,1e7")
+    s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes); helps find the small-data region")
+    s.add_argument("--bootstrap", type=int, default=1000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--min-points", type=int, default=3)
+
+    s = step("figures", "draw the learning-curve and model-size figures")
+    s.add_argument("--tables-dir", default="results/tables")
+    s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--out-dir", default="results/figures")
+
+    s = step("predict", "predictions and the summary page")
+    s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--tables-dir", default="results/tables")
+    s.add_argument("--info", default="data/pool.json")
+    s.add_argument("--out", default="results/predictions.json")
+    s.add_argument("--summary", default="results/summary.md")
+    return p
+
+
+def dispatch(args: argparse.Namespace) -> None:
+    # Import only the step that runs: `import torch` costs a second, and only `train` needs it.
+    if args.step == "fit-curve":
+        from . import fit_curve
+        fit_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points)
+        return
+
+    from . import config
+    params = config.load(args.params)
+    if args.step == "check":
+        from . import check
+        check.run(params)
+    elif args.step == "prepare":
+        from . import prepare
+        prepare.run(params, args.pool_dir, args.info)
+    elif args.step == "shard":
+        from . import shard
+        shard.run(params, args.info, args.k, args.out)
+    elif args.step == "train":
+        from . import train
+        train.run(params, args.pool_dir, args.info, args.shard, args.k, args.width, args.lr, args.seed, args.out_dir)
+    elif args.step == "select":
+        from . import select
+        select.run(params, args.trials_dir, args.out_dir)
+    elif args.step == "fit":
+        from . import fit_step
+        fit_step.run(params, args.best, args.info, args.out)
+    elif args.step == "figures":
+        from . import figures
+        figures.run(params, args.tables_dir, args.fit, args.out_dir)
+    elif args.step == "predict":
+        from . import predict
+        predict.run(params, args.fit, args.tables_dir, args.info, args.out, args.summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        dispatch(args)
+    except ScalelabError as exc:
+        print(f"scalelab: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

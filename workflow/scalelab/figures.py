@@ -1,0 +1,156 @@
+"""Step `figures`: the learning curve, the model-size curve, and validation loss against model
+size for every shard. Each as PNG and a vector format, sized for one column of a paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import fit, fit_step, io
+
+FIGURES = ("learning_curve", "model_size", "val_loss_vs_params")
+REGION_COLORS = {"small-data": "#f2d7d5", "power-law": "#d6eaf8", "irreducible": "#e8e8e8"}
+LABELS = {"test_error": "test error", "test_loss": "test loss (nats)", "val_error": "validation error",
+          "val_loss": "validation loss (nats)"}
+
+
+def _setup():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6,
+        "xtick.labelsize": 6, "ytick.labelsize": 6, "lines.linewidth": 1.0, "axes.linewidth": 0.6,
+        "svg.hashsalt": "scalelab",  # stable element ids: same figure, same bytes
+    })
+    return plt
+
+
+def _band(samples: np.ndarray, m: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
+    values = np.array([fn(row, m) for row in samples])
+    return np.percentile(values, 2.5, axis=0), np.percentile(values, 97.5, axis=0)
+
+
+def _ci(name: str, value: float, ci) -> str:
+    return f"{name} = {value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, metric: str, extend_to: float):
+    ok = trials[trials["status"] == "ok"]
+    ax.scatter(ok["size"], ok[metric], s=4, color="0.55", alpha=0.35, lw=0, label="every trial", zorder=2)
+    ax.plot(best["size"], best[metric], "o-", color="black", ms=3, lw=1.2, label="best per shard", zorder=4)
+
+    start, m_max = result["power_law_start"], float(best["size"].max())
+    m_fit = np.geomspace(start, m_max, 100)
+    m_ext = np.geomspace(m_max, extend_to, 50)
+    law = fit.Curve(result["alpha"], result["beta_g"], result["gamma"])
+    m_all = np.concatenate([m_fit, m_ext])
+    lo, hi = _band(result["samples"], m_all, lambda r, m: r[0] * m ** r[1] + r[2])
+    ax.fill_between(m_all, lo, hi, color="C0", alpha=0.2, lw=0, zorder=1, label="95% band")
+    ax.plot(m_fit, law.error(m_fit), color="C0", zorder=3,
+            label=_ci(r"$\beta_g$", result["beta_g"], result["beta_g_ci"]))
+    ax.plot(m_ext, law.error(m_ext), "--", color="C0", zorder=3, label="extrapolation")
+    if result.get("best_guess"):
+        ax.axhline(result["best_guess"], color="0.3", ls=":", lw=0.8, label="best guess")
+
+    left = float(best["size"].min()) / 1.5
+    small = result["small_data_sizes"]
+    boundary = np.sqrt(small[-1] * start) if small else left
+    onset = result["irreducible_onset"] or np.inf
+    right = extend_to * 1.3
+    spans = [("small-data", left, boundary), ("power-law", boundary, min(onset, right)), ("irreducible", onset, right)]
+    for name, a, b in spans:
+        if b > a and a < right:
+            ax.axvspan(a, b, color=REGION_COLORS[name], lw=0, zorder=0)
+            ax.text(np.sqrt(a * b), 0.02, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=5, color="0.35")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(left, right)
+    ax.set_xlabel("training examples m")
+    ax.set_ylabel(LABELS[metric])
+    ax.legend(loc="upper right", frameon=False)
+
+
+def model_size(ax, best: pd.DataFrame, result: dict):
+    in_law = best[best["size"] >= result["power_law_start"]]
+    rest = best[best["size"] < result["power_law_start"]]
+    ax.plot(in_law["size"], in_law["params"], "o", color="black", ms=3, label="best model (power-law region)")
+    if len(rest):
+        ax.plot(rest["size"], rest["params"], "o", mfc="none", color="0.5", ms=3, label="best model (small data)")
+    m = np.geomspace(float(in_law["size"].min()), float(in_law["size"].max()), 50)
+    lo, hi = _band(result["size_samples"], m, lambda r, m_: r[0] * m_ ** r[1])
+    ax.fill_between(m, lo, hi, color="C1", alpha=0.2, lw=0)
+    ax.plot(m, result["alpha_p"] * m ** result["beta_p"], color="C1",
+            label=_ci(r"$\beta_p$", result["beta_p"], result["beta_p_ci"]))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training examples m")
+    ax.set_ylabel("parameters of the best model")
+    ax.legend(loc="upper left", frameon=False)
+
+
+def val_loss_vs_params(ax, fig, trials: pd.DataFrame):
+    import matplotlib as mpl
+
+    ok = trials[trials["status"] == "ok"]
+    # Per shard and width: the best learning rate's median over seeds.
+    per_config = ok.groupby(["size", "width", "lr"], as_index=False).agg(params=("params", "first"), val_loss=("val_loss", "median"))
+    per_width = per_config.groupby(["size", "width"], as_index=False).agg(params=("params", "first"), val_loss=("val_loss", "min"))
+    sizes = sorted(per_width["size"].unique())
+    norm = mpl.colors.LogNorm(vmin=min(sizes), vmax=max(sizes))
+    cmap = mpl.colormaps["viridis"]
+    for size in sizes:
+        rows = per_width[per_width["size"] == size].sort_values("params")
+        ax.plot(rows["params"], rows["val_loss"], "o-", ms=2, color=cmap(norm(size)))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("validation loss (nats)")
+    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="shard size m", pad=0.02)
+
+
+def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[Path]:
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{name}.{fmt}"
+        # No dates in the metadata, so the same figure is the same bytes.
+        metadata = {"png": {}, "pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}[fmt]
+        with io.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata, bbox_inches="tight", pad_inches=0.02)
+        paths.append(path)
+    return paths
+
+
+def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path]:
+    plt = _setup()
+    cfg = params["figures"]
+    out = Path(out_dir)
+    trials = pd.read_csv(Path(tables_dir) / "trials.csv")
+    best = pd.read_csv(Path(tables_dir) / "best.csv").sort_values("size")
+    result, _ = fit_step.load(fit_json)
+    metric = result["metric"]
+    extend_to = float(best["size"].max()) * max(params["predict"]["data_multipliers"] or [1])
+    w = cfg["width_in"]
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(w, w * 0.8))
+    learning_curve(ax, trials, best, result, metric, max(extend_to, float(best["size"].max()) * 2))
+    paths += _save(fig, out, "learning_curve", cfg["formats"], cfg["dpi"])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(w, w * 0.7))
+    model_size(ax, best, result)
+    paths += _save(fig, out, "model_size", cfg["formats"], cfg["dpi"])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(w, w * 0.7))
+    val_loss_vs_params(ax, fig, trials)
+    paths += _save(fig, out, "val_loss_vs_params", cfg["formats"], cfg["dpi"])
+    plt.close(fig)
+    return paths

@@ -1,0 +1,153 @@
+"""Step `predict`: what more data buys, and the summary page.
+
+From the fitted laws: the error at k times the largest shard, the data needed for each target
+error, and the model size to train there (parameters, and the grid width that comes closest).
+Every number carries the bootstrap 95% interval. Writes results/predictions.json and
+results/summary.md, which embeds the figures and the tables.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import fit, fit_step, io, registry
+from .models import count_params
+
+MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
+
+
+def width_for_params(family_name: str, target: float, input_shape: list[int], n_classes: int) -> int | None:
+    """The width whose model has the parameter count closest to `target` (count grows with width)."""
+    if not math.isfinite(target):
+        return None
+    family = registry.load("model", family_name)
+
+    def n(width: int) -> int:
+        return count_params(family.build(width, tuple(input_shape), n_classes))
+
+    lo, hi = 1, 1
+    while n(hi) < target and hi < MAX_WIDTH:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if n(mid) < target else (lo, mid)
+    return min((lo, hi), key=lambda w: abs(n(w) - target))
+
+
+def predictions(result: dict, largest: int, multipliers: list[float], targets: list[float],
+                family: str, info: dict) -> dict:
+    size_law = result["size_samples"]
+
+    def params_at(m: float) -> dict:
+        if not math.isfinite(m):
+            return {"params": math.inf, "params_ci": [math.inf, math.inf], "width": None}
+        p = result["alpha_p"] * m ** result["beta_p"]
+        return {"params": p, "params_ci": fit.interval(size_law[:, 0] * m ** size_law[:, 1]),
+                "width": width_for_params(family, p, info["input_shape"], info["n_classes"])}
+
+    at_more_data = []
+    for k in multipliers:
+        row = {"multiplier": k, **fit.predict_error(result, k * largest)}
+        at_more_data.append(row)
+    for_targets = []
+    for target in targets:
+        row = fit.predict_data(result, target)
+        row["multiplier"] = row["size"] / largest
+        row.update(params_at(row["size"]))
+        for_targets.append(row)
+    return {"metric": result["metric"], "largest_shard": largest, "at_more_data": at_more_data, "for_target_error": for_targets}
+
+
+def _fmt(v, digits=3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "never"
+    if isinstance(v, float) and (abs(v) >= 1e5 or (abs(v) < 1e-3 and v != 0)):
+        return f"{v:.{digits}g}"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) < 10 else f"{v:,.0f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _ci(pair) -> str:
+    return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str) -> str:
+    metric = result["metric"]
+    lines = [
+        f"# scalelab study: {params['data']['dataset']} with {params['model']['family']}",
+        "",
+        f"![learning curve]({figures_rel}/learning_curve.{fmt})",
+        "",
+        "## Learning curve",
+        "",
+        f"{metric}(m) = alpha * m^beta_g + gamma, fitted on {result['n_points']} shards from m = {int(result['power_law_start'])} "
+        f"(smaller shards are in the small-data region: {', '.join(str(int(s)) for s in result['small_data_sizes']) or 'none'}).",
+        "",
+        "| parameter | value | 95% interval |",
+        "|---|---|---|",
+        f"| beta_g | {_fmt(result['beta_g'])} | {_ci(result['beta_g_ci'])} |",
+        f"| alpha | {_fmt(result['alpha'])} | {_ci(result['alpha_ci'])} |",
+        f"| gamma | {_fmt(result['gamma'])} | {_ci(result['gamma_ci'])} |",
+        f"| beta_p (model size) | {_fmt(result['beta_p'])} | {_ci(result['beta_p_ci'])} |",
+        "",
+        f"Fit quality: R^2 = {result['r2']:.4f} in log space (plain power law without gamma: R^2 = "
+        f"{result['baseline']['r2']:.4f}, beta = {result['baseline']['beta_g']:.3f}); AIC {result['aic']:.1f} vs "
+        f"{result['baseline']['aic']:.1f} (lower is better).",
+        "",
+        "## Predictions",
+        "",
+        f"| data | m | predicted {metric} | 95% interval |",
+        "|---|---|---|---|",
+    ]
+    for r in pred["at_more_data"]:
+        lines.append(f"| {_fmt(float(r['multiplier']), 3)}x largest shard | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+    lines += ["", f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
+    for r in pred["for_target_error"]:
+        lines.append(f"| {_fmt(r['error'])} | {_fmt(r['size'])} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
+                     f"{_fmt(r['params'])} {_ci(r['params_ci'])} | {_fmt(r['width'])} |")
+    cols = ["size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error"]
+    lines += [
+        "",
+        "## Best model per shard",
+        "",
+        f"Chosen by the lowest median over seeds of {params['select']['metric']}; values are medians over seeds.",
+        "",
+        _table(best[cols]),
+        "",
+        "## Figures",
+        "",
+        f"![model size]({figures_rel}/model_size.{fmt})",
+        "",
+        f"![validation loss against parameters]({figures_rel}/val_loss_vs_params.{fmt})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, summary: str) -> dict:
+    result, _ = fit_step.load(fit_json)
+    best = pd.read_csv(Path(tables_dir) / "best.csv").sort_values("size")
+    info = io.read_json(info_path)
+    largest = int(best["size"].max())
+    cfg = params["predict"]
+    pred = predictions(result, largest, cfg["data_multipliers"], cfg["target_errors"], params["model"]["family"], info)
+    io.write_json(out, pred)
+    # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.
+    figures_rel = os.path.relpath(Path(fit_json).parent / "figures", Path(summary).parent)
+    io.write_text(summary, summary_markdown(params, result, pred, best, Path(figures_rel).as_posix(), "png"))
+    return pred

@@ -1,0 +1,56 @@
+"""Which code files each step runs: the rule inputs (Snakemake) and stage deps (DVC).
+
+Editing one of these files reruns that step and what follows it, and nothing else. The CLI
+dispatcher, the params loader and the registry only route and validate, so they are left out:
+they cannot change a result. A plug-in dataset or model module inside the study directory is
+added to the steps that import it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
+
+STEP_CODE = {
+    "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py"],
+    "shard": ["shard.py", "io.py"],
+    "train": ["train.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
+    "select": ["select.py", "io.py"],
+    "fit": ["fit_step.py", "fit.py", "io.py"],
+    "figures": ["figures.py", "fit_step.py", "fit.py", "io.py"],
+    "predict": ["predict.py", "fit_step.py", "fit.py", "io.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
+}
+PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "predict")}
+
+
+def _plugin_file(name: str, root: Path) -> str | None:
+    """The file of a user's module path (e.g. plugins.my_data) if it lives under `root`."""
+    if "." not in name and (root / f"{name}.py").exists() is False:
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    origin = Path(spec.origin).resolve()
+    return os.path.relpath(origin, root) if origin.is_relative_to(root.resolve()) else None
+
+
+def code_files(step: str, params: dict | None = None, root: str | Path = ".") -> list[str]:
+    """Paths, relative to the study directory `root`, of the code `step` runs."""
+    root = Path(root)
+    pkg = os.path.relpath(PACKAGE, root.resolve())
+    files = [f"{pkg}/{f}" for f in STEP_CODE[step]]
+    if params is not None:
+        from .registry import BUILTIN
+
+        for kind, name in (("dataset", params["data"]["dataset"]), ("model", params["model"]["family"])):
+            if step in PLUGIN_STEPS[kind] and name not in BUILTIN[kind]:
+                plugin = _plugin_file(name, root)
+                if plugin:
+                    files.append(plugin)
+    return files

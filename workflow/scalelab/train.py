@@ -1,0 +1,254 @@
+"""Step `train`: one trial = one early-stopped training run on one shard.
+
+The run evaluates validation loss every `eval_every` steps, keeps the best weights, and stops
+after `patience` evaluations without improvement or when the step budget, which grows with
+the shard size, is spent. A loss that turns NaN or infinite ends the run as `diverged`: it
+is recorded, and selection leaves it out.
+
+Outputs in the trial folder:
+  metrics.json  the results (losses and errors at the best step, sizes, steps). Deterministic:
+                the same trial on the same machine gives the same bytes, whichever engine ran it.
+  history.csv   one row per evaluation.
+  model.pt      the best weights.
+  run.json      how the run went: seconds, throughput, device, versions, SLURM job id.
+A checkpoint (.checkpoint.pt) is kept while the run is in progress, so a preempted job resumes
+where it stopped instead of starting over; it is deleted when the trial is finished.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__, io, registry
+from .adam import Adam
+from .models import count_params
+from .pool import load_split
+from .progress import Progress
+
+EVAL_CHUNK = 4096  # examples per forward pass when evaluating (bounds memory, not results)
+CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
+CHECKPOINT = ".checkpoint.pt"
+
+
+def step_budget(train_cfg: dict, shard_size: int) -> int:
+    """Steps allowed for a shard: `epochs` passes over it, within [min_steps, max_steps]."""
+    batch = min(train_cfg["batch_size"], shard_size)
+    wanted = math.ceil(train_cfg["epochs"] * shard_size / batch)
+    return int(min(max(wanted, train_cfg["min_steps"]), train_cfg["max_steps"]))
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        # Under SLURM or --resources gpu=N, CUDA_VISIBLE_DEVICES already names only our GPU.
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def set_determinism(device: torch.device) -> None:
+    if device.type == "cpu":
+        # One thread per job: jobs run side by side, one per core, which beats threads. With
+        # one thread the CPU kernels are deterministic already; use_deterministic_algorithms
+        # would import torch's compiler stack (2.6 s a job) for nothing.
+        torch.set_num_threads(1)
+    else:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True)
+
+
+@torch.no_grad()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy (nats) and classification error over a whole set."""
+    model.eval()
+    loss_sum, wrong = 0.0, 0
+    for start in range(0, len(y), EVAL_CHUNK):
+        logits = model(x[start:start + EVAL_CHUNK]).float()
+        target = y[start:start + EVAL_CHUNK]
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        wrong += (logits.argmax(1) != target).sum().item()
+    model.train()
+    return loss_sum / len(y), wrong / len(y)
+
+
+class Trial:
+    """Everything a run needs to continue: model, optimiser, data order, best so far."""
+
+    def __init__(self, model, lr: float, weight_decay: float, seed: int, n: int, device):
+        self.model = model
+        self.opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.n = n
+        self.order = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+        self.step = 0
+        self.best = {"val_loss": math.inf, "step": 0, "state": self._copy_state()}
+        self.bad_evals = 0
+        self.history: list[dict] = []
+        self.train_loss_sum, self.train_loss_n = 0.0, 0
+
+    def _copy_state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def next_batch(self, batch: int) -> torch.Tensor:
+        if self.pos >= self.n:  # new epoch, new order
+            self.order = torch.randperm(self.n, generator=self.gen)
+            self.pos = 0
+        idx = self.order[self.pos:self.pos + batch]
+        self.pos += batch
+        return idx
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(), "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(), "order": self.order, "pos": self.pos, "step": self.step,
+            "best": self.best, "bad_evals": self.bad_evals, "history": self.history,
+            "train_loss": (self.train_loss_sum, self.train_loss_n),
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        self.model.load_state_dict(s["model"])
+        self.opt.load_state_dict(s["opt"])
+        self.gen.set_state(s["gen"])
+        self.order, self.pos, self.step = s["order"], s["pos"], s["step"]
+        self.best, self.bad_evals, self.history = s["best"], s["bad_evals"], s["history"]
+        self.train_loss_sum, self.train_loss_n = s["train_loss"]
+
+
+def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batch: int,
+               progress: Progress, ckpt_path: Path, preempted: dict) -> str:
+    """Train until early stopping, the budget, or divergence; returns which one ended it."""
+    model = trial.model
+    last_ckpt = time.perf_counter()
+    model.train()
+    while trial.step < budget:
+        idx = trial.next_batch(batch)
+        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        if not torch.isfinite(loss):
+            return "diverged"
+        trial.opt.zero_grad()
+        loss.backward()
+        trial.opt.step()
+        trial.step += 1
+        trial.train_loss_sum += loss.item()
+        trial.train_loss_n += 1
+        if trial.step % cfg["eval_every"] and trial.step != budget:
+            continue
+
+        val_loss, val_error = evaluate(model, *val)
+        if not math.isfinite(val_loss):
+            return "diverged"
+        row = {"step": trial.step, "train_loss": trial.train_loss_sum / trial.train_loss_n,
+               "val_loss": val_loss, "val_error": val_error}
+        trial.history.append(row)
+        trial.train_loss_sum, trial.train_loss_n = 0.0, 0
+        if val_loss < trial.best["val_loss"]:
+            trial.best = {"val_loss": val_loss, "step": trial.step, "state": trial._copy_state()}
+            trial.bad_evals = 0
+        else:
+            trial.bad_evals += 1
+        progress.line(f"step {trial.step:6d}  train_loss {row['train_loss']:.4f}  val_loss {val_loss:.4f}  "
+                      f"val_error {val_error:.4f}  best@{trial.best['step']}")
+        progress.update(trial.step, f"val_loss {val_loss:.4f}")
+        if trial.bad_evals >= cfg["patience"]:
+            return "early"
+        if preempted["flag"] or time.perf_counter() - last_ckpt > CHECKPOINT_SECONDS:
+            with io.atomic_path(ckpt_path) as tmp:
+                torch.save(trial.state_dict(), tmp)
+            last_ckpt = time.perf_counter()
+            if preempted["flag"]:
+                progress.line(f"SIGTERM: checkpoint saved at step {trial.step}; rerun to resume")
+                raise SystemExit(143)
+    return "budget"
+
+
+def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
+        width: int, lr: float, seed: int, out_dir: str) -> dict:
+    cfg = params["train"]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    device = pick_device(cfg["device"])
+    set_determinism(device)
+    info = io.read_json(info_path)
+    family = registry.load("model", params["model"]["family"])
+
+    shard = torch.from_numpy(np.load(shard_path))
+    pool_x, pool_y = load_split(pool_dir, "pool")
+    sets = {"train": (pool_x[shard.numpy()], pool_y[shard.numpy()])}
+    sets["val"], sets["test"] = load_split(pool_dir, "val"), load_split(pool_dir, "test")
+    sets = {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
+    x_train, y_train = sets["train"]
+    m = len(y_train)
+
+    torch.manual_seed(seed)  # initial weights
+    model = family.build(width, tuple(info["input_shape"]), info["n_classes"]).to(device)
+    trial = Trial(model, lr, cfg["weight_decay"], seed, m, device)
+    batch = min(cfg["batch_size"], m)
+    budget = step_budget(cfg, m)
+
+    ckpt_path = out / CHECKPOINT
+    resumed_from = 0
+    if ckpt_path.exists():
+        trial.load_state_dict(torch.load(ckpt_path, map_location=device, weights_only=False))
+        resumed_from = trial.step
+
+    name = f"k{k} (m={m}) w{width} lr{lr} s{seed}"
+    progress = Progress(budget, f"train {name}")
+    progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch}, device {device}"
+                  + (f", resumed at step {resumed_from}" if resumed_from else ""))
+    # SLURM (and a person's kill) sends SIGTERM before killing: checkpoint at the next
+    # evaluation and exit, so the rerun resumes instead of starting over.
+    preempted = {"flag": False}
+    previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
+    try:
+        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, budget, batch, progress, ckpt_path, preempted)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        progress.close()
+
+    model.load_state_dict(trial.best["state"])
+    seconds = time.perf_counter() - started
+    metrics = {
+        "status": "ok" if stopped != "diverged" else "failed",
+        "stopped": stopped,
+        "shard": f"k{k}", "k": k, "size": m,
+        "family": params["model"]["family"], "width": width, "lr": lr, "seed": seed,
+        "params": count_params(model),
+        "steps": trial.step, "best_step": trial.best["step"], "budget": budget,
+    }
+    for split in ("train", "val", "test"):
+        loss_, error_ = evaluate(model, *sets[split]) if stopped != "diverged" else (math.nan, math.nan)
+        metrics[f"{split}_loss"], metrics[f"{split}_error"] = loss_, error_
+    progress.line(f"done: {stopped} at step {trial.step}, best step {trial.best['step']}, "
+                  f"val_loss {metrics['val_loss']:.4f}, test_error {metrics['test_error']:.4f}, {seconds:.1f}s")
+
+    io.write_rows(out / "history.csv", ["step", "train_loss", "val_loss", "val_error"], trial.history)
+    with io.atomic_path(out / "model.pt") as tmp, open(tmp, "wb") as f:
+        # A file object, not a path: torch.save names the archive after a path's (random) stem.
+        torch.save({k_: v.cpu() for k_, v in trial.best["state"].items()}, f)
+    io.write_json(out / "run.json", {
+        "seconds": seconds,
+        "samples_per_s": trial.step * batch / seconds if seconds > 0 else None,
+        "resumed_from_step": resumed_from,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "host": platform.node(),
+        "versions": {"scalelab": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+    })
+    io.write_json(out / "metrics.json", metrics)  # last: its presence means the trial is done
+    ckpt_path.unlink(missing_ok=True)
+    return metrics
