@@ -115,3 +115,11 @@ def test_changed_fit_key_really_reruns_and_updates(study):
     assert trial.stat().st_mtime_ns == trial_mtime  # no trial was retrained
     snakemake(study)  # back to the committed params
     assert json.loads((study / "results/fit.json").read_text()) == before
+
+
+def test_html_report_embeds_figures_and_tables(study):
+    snakemake(study, "--report", "report.html")
+    html = (study / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000  # self-contained: images and tables are inlined
+    for name in ("learning_curve.png", "best.csv", "summary.md"):
+        assert name in html

@@ -19,6 +19,6 @@ def describe(params: dict) -> str:
     return "\n".join(lines)
 
 
-def run(params: dict) -> None:
-    print("params.yaml is valid")
+def run(params: dict, path: str = "params.yaml") -> None:
+    print(f"{path} is valid")
     print(describe(params))

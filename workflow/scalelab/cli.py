@@ -93,7 +93,7 @@ def dispatch(args: argparse.Namespace) -> None:
     params = config.load(args.params)
     if args.step == "check":
         from . import check
-        check.run(params)
+        check.run(params, args.params)
     elif args.step == "prepare":
         from . import prepare
         prepare.run(params, args.pool_dir, args.info)

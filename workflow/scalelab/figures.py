@@ -42,7 +42,7 @@ def _ci(name: str, value: float, ci) -> str:
 
 def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, metric: str, extend_to: float):
     ok = trials[trials["status"] == "ok"]
-    ax.scatter(ok["size"], ok[metric], s=4, color="0.55", alpha=0.35, lw=0, label="every trial", zorder=2)
+    ax.scatter(ok["size"], ok[metric], s=5, color="0.45", alpha=0.45, lw=0, label="every trial", zorder=2)
     ax.plot(best["size"], best[metric], "o-", color="black", ms=3, lw=1.2, label="best per shard", zorder=4)
 
     start, m_max = result["power_law_start"], float(best["size"].max())
@@ -67,14 +67,25 @@ def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, m
     for name, a, b in spans:
         if b > a and a < right:
             ax.axvspan(a, b, color=REGION_COLORS[name], lw=0, zorder=0)
-            ax.text(np.sqrt(a * b), 0.02, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+            ax.text(np.sqrt(a * min(b, right)), 0.985, name, transform=ax.get_xaxis_transform(), ha="center", va="top",
                     fontsize=5, color="0.35")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(left, right)
     ax.set_xlabel("training examples m")
     ax.set_ylabel(LABELS[metric])
-    ax.legend(loc="upper right", frameon=False)
+    _plain_y_ticks(ax)
+    ax.legend(loc="lower left", frameon=False)
+
+
+def _plain_y_ticks(ax):
+    """0.05, 0.1, 0.5 rather than 5x10^-2: errors read better as plain numbers."""
+    from matplotlib.ticker import FuncFormatter
+
+    lo, hi = ax.get_ylim()
+    narrow = hi / lo < 10  # under a decade: label every tick, or there may be none
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if narrow or f"{v:.0e}"[0] in "25" else ""))
 
 
 def model_size(ax, best: pd.DataFrame, result: dict):
@@ -112,6 +123,7 @@ def val_loss_vs_params(ax, fig, trials: pd.DataFrame):
     ax.set_yscale("log")
     ax.set_xlabel("parameters")
     ax.set_ylabel("validation loss (nats)")
+    _plain_y_ticks(ax)
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="shard size m", pad=0.02)
 
 

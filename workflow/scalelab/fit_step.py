@@ -41,6 +41,7 @@ def run(params: dict, best_csv: str, info_path: str, out: str) -> dict:
     io.write_csv(samples_path(out), samples)
 
     result = {"metric": cfg["metric"], **fit.without_samples(curve), **fit.without_samples(size_law),
+              "grid_edge_sizes": [int(v) for v in in_law.loc[in_law["at_grid_edge"], "size"]],
               "points": [{"size": int(r.size), "error": float(getattr(r, cfg["metric"])), "params": int(r.params),
                           "region": "small-data" if r.size < curve["power_law_start"] else "power-law"}
                          for r in best.itertuples()]}

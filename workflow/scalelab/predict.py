@@ -86,6 +86,15 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def _grid_edge_note(result: dict) -> list[str]:
+    edge = result.get("grid_edge_sizes") or []
+    if not edge:
+        return []
+    return [f"**Model-size law censored:** the best model is the widest in the grid at m = "
+            f"{', '.join(f'{m:,}' for m in edge)}; a wider model may be better there, so beta_p and the model "
+            "sizes below are lower bounds. Add larger widths to grid.width to measure them.", ""]
+
+
 def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str) -> str:
     metric = result["metric"]
     lines = [
@@ -105,6 +114,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         f"| gamma | {_fmt(result['gamma'])} | {_ci(result['gamma_ci'])} |",
         f"| beta_p (model size) | {_fmt(result['beta_p'])} | {_ci(result['beta_p_ci'])} |",
         "",
+        *_grid_edge_note(result),
         f"Fit quality: R^2 = {result['r2']:.4f} in log space (plain power law without gamma: R^2 = "
         f"{result['baseline']['r2']:.4f}, beta = {result['baseline']['beta_g']:.3f}); AIC {result['aic']:.1f} vs "
         f"{result['baseline']['aic']:.1f} (lower is better).",
@@ -115,7 +125,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         "|---|---|---|---|",
     ]
     for r in pred["at_more_data"]:
-        lines.append(f"| {_fmt(float(r['multiplier']), 3)}x largest shard | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+        lines.append(f"| {r['multiplier']:g}x largest shard | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
     lines += ["", f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
     for r in pred["for_target_error"]:
         lines.append(f"| {_fmt(r['error'])} | {_fmt(r['size'])} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "

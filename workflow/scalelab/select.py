@@ -53,6 +53,9 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
 def run(params: dict, trials_dir: str, out_dir: str) -> pd.DataFrame:
     trials = collect(params, trials_dir)
     best = select_best(trials, params["select"]["metric"])
+    # A winner at the largest width may only be the largest that was tried: the model-size
+    # law is censored there, and the summary says so.
+    best["at_grid_edge"] = best["width"] == max(params["grid"]["width"])
     missing = sorted(set(trials["shard"]) - set(best["shard"]), key=lambda s: int(s[1:]))
     if missing:
         print(f"scalelab select: every trial of shard(s) {', '.join(missing)} failed; those shards are left out", file=sys.stderr)

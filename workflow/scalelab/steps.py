@@ -8,7 +8,6 @@ added to the steps that import it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -28,16 +27,11 @@ PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "predict")}
 
 def _plugin_file(name: str, root: Path) -> str | None:
     """The file of a user's module path (e.g. plugins.my_data) if it lives under `root`."""
-    if "." not in name and (root / f"{name}.py").exists() is False:
-        return None
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    origin = Path(spec.origin).resolve()
-    return os.path.relpath(origin, root) if origin.is_relative_to(root.resolve()) else None
+    base = root / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.relative_to(root).as_posix()
+    return None  # an installed package: its version, not its files, is the user's to pin
 
 
 def code_files(step: str, params: dict | None = None, root: str | Path = ".") -> list[str]:
