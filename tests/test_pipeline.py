@@ -83,8 +83,10 @@ def test_figure_key_reruns_only_figures(study):
         assert scheduled_jobs(study) == {"figures": 1, "all": 1}
 
 
-def test_predict_key_reruns_predict_and_the_extrapolated_figure(study):
+def test_predict_keys_rerun_predict_and_only_the_figure_that_reads_them(study):
     with params_changed(study, "predict", "target_errors", [0.3]):
+        assert scheduled_jobs(study) == {"predict": 1, "all": 1}
+    with params_changed(study, "predict", "data_multipliers", [8]):  # the extrapolation drawn
         assert scheduled_jobs(study) == {"figures": 1, "predict": 1, "all": 1}
 
 
