@@ -8,13 +8,14 @@ with the reason, where no cluster can be started (not root, no apt-get, a SLURM 
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import copy_project, run, snakemake, tiny_params
+from conftest import cli, copy_project, run, snakemake, tiny_params
 from slurm_cluster import SlurmCluster, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -57,16 +58,22 @@ def local(tmp_path_factory):
     return Finished(study, time.perf_counter() - started)
 
 
+def profile_run(cluster, *targets: str) -> tuple[list[str], dict]:
+    """`snakemake --profile slurm` as a user runs it on a login node, under a hard timeout.
+    No PYTHONPATH: the Snakefile itself must get the study's code to the jobs."""
+    env = cluster.env({k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the `scalelab` command
+    cmd = ["timeout", "-k", "10", str(STUDY_TIMEOUT), sys.executable, "-m", "snakemake", "--profile", "slurm",
+           "--slurm-init-seconds-before-status-checks", "2", *targets]  # poll sooner than a real cluster needs
+    return cmd, env
+
+
 @pytest.fixture(scope="module")
 def on_slurm(tmp_path_factory, cluster):
     study = copy_project(tmp_path_factory.mktemp("slurm"), small_params(), extra=("profiles", "slurm"))
     init = study / "workflow/scalelab/__init__.py"
     init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{STAMP}"'))
-    # No PYTHONPATH: the Snakefile must get the copy's code to the jobs by itself.
-    env = cluster.env({k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the `scalelab` command
-    cmd = ["timeout", "-k", "10", str(STUDY_TIMEOUT), sys.executable, "-m", "snakemake", "--profile", "slurm",
-           "--slurm-init-seconds-before-status-checks", "2"]  # poll sooner than a real cluster needs
+    cmd, env = profile_run(cluster)
     started = time.perf_counter()
     proc = run(cmd, study, check=False, timeout=STUDY_TIMEOUT + 30, env=env)
     wall_s = time.perf_counter() - started
@@ -121,3 +128,35 @@ def print_overhead(on_slurm: Finished, local: Finished) -> None:
         busy = sum(trained.get(job, []))
         print(f"SLURM job {job}: {len(trained.get(job, []))} trials, {seconds} s in SLURM, "
               f"{busy:.1f} s training -> {seconds - busy:.0f} s overhead")
+
+
+def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_path, cluster):
+    """scancel (as a failing node or a preemption that cancels does) mid-trial: the profile's
+    retries resubmit it, it resumes where its checkpoint left off, and ends as if never stopped."""
+    params = small_params()
+    params["train"].update(min_steps=3000, max_steps=3000, patience=1000, eval_every=20)  # about 10 s
+    study = copy_project(tmp_path, params, extra=("profiles", "slurm"))
+    trial = "results/trials/k9/w8-lr0.01-s0"
+    cmd, env = profile_run(cluster, f"{trial}/metrics.json")
+    log = study / "logs/train/k9/w8-lr0.01-s0.log"
+    with subprocess.Popen(cmd, cwd=study, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            deadline = time.monotonic() + STUDY_TIMEOUT
+            while not (log.exists() and log.read_text().count("\nstep ") >= 5):  # mid-run
+                assert proc.poll() is None and time.monotonic() < deadline, "the trial never started"
+                time.sleep(0.2)
+            first_job = cluster.run("squeue", "--noheader", "--states=running", "--format=%i").stdout.split()
+            cluster.run("scancel", *first_job)
+            output, _ = proc.communicate(timeout=STUDY_TIMEOUT)
+        finally:
+            proc.kill()
+    assert proc.returncode == 0, output[-5000:]
+    info = json.loads((study / trial / "run.json").read_text())
+    assert info["resumed_from_step"] > 0 and info["slurm_job_id"] not in first_job
+    assert not (study / trial / ".checkpoint.pt").exists()
+    # The same trial run straight through, outside SLURM, gives the same bytes.
+    proc = cli("train", "--k", "9", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "data/shards/k9.npy",
+               "--out-dir", "straight", cwd=study)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (study / trial / name).read_bytes() == (study / "straight" / name).read_bytes(), name
