@@ -4,8 +4,8 @@ from scalelab import config as scalelab_config
 from scalelab.pool import split_paths
 from scalelab.steps import code_files
 
-# Under a cluster executor only training is submitted; the other steps take a second or a
-# few (prepare: about 5 s for the default pool) and would wait longer than that in a GPU queue.
+# Under a cluster executor only training is submitted: the other steps take seconds, less
+# than they would wait in a GPU queue (and prepare runs once).
 localrules: all, prepare, shard, select, fit, figures, predict
 
 SHARD_SIZES = scalelab_config.shard_sizes(config)  # {"k7": 128, ...}
