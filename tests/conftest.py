@@ -39,6 +39,8 @@ def copy_project(dest: Path, params: dict | None = None, extra: tuple[str, ...] 
 def env_for(study: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(study / "workflow")  # the copy's code, not the checkout's
+    # Jobs call the `scalelab` command: find this interpreter's, even from an unactivated venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 

@@ -6,7 +6,6 @@ with the reason, where no cluster can be started (not root, no apt-get, a SLURM 
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import cli, copy_project, run, snakemake, tiny_params
+from conftest import cli, copy_project, env_for, run, snakemake, tiny_params
 from slurm_cluster import SlurmCluster, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -58,11 +57,11 @@ def local(tmp_path_factory):
     return Finished(study, time.perf_counter() - started)
 
 
-def profile_run(cluster, *targets: str) -> tuple[list[str], dict]:
+def profile_run(cluster, study: Path, *targets: str) -> tuple[list[str], dict]:
     """`snakemake --profile slurm` as a user runs it on a login node, under a hard timeout.
     No PYTHONPATH: the Snakefile itself must get the study's code to the jobs."""
-    env = cluster.env({k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the `scalelab` command
+    env = cluster.env(env_for(study))
+    del env["PYTHONPATH"]
     cmd = ["timeout", "-k", "10", str(STUDY_TIMEOUT), sys.executable, "-m", "snakemake", "--profile", "slurm",
            "--slurm-init-seconds-before-status-checks", "2", *targets]  # poll sooner than a real cluster needs
     return cmd, env
@@ -73,7 +72,7 @@ def on_slurm(tmp_path_factory, cluster):
     study = copy_project(tmp_path_factory.mktemp("slurm"), small_params(), extra=("profiles", "slurm"))
     init = study / "workflow/scalelab/__init__.py"
     init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{STAMP}"'))
-    cmd, env = profile_run(cluster)
+    cmd, env = profile_run(cluster, study)
     started = time.perf_counter()
     proc = run(cmd, study, check=False, timeout=STUDY_TIMEOUT + 30, env=env)
     wall_s = time.perf_counter() - started
@@ -137,7 +136,7 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     params["train"].update(min_steps=3000, max_steps=3000, patience=1000, eval_every=20)  # about 10 s
     study = copy_project(tmp_path, params, extra=("profiles", "slurm"))
     trial = "results/trials/k9/w8-lr0.01-s0"
-    cmd, env = profile_run(cluster, f"{trial}/metrics.json")
+    cmd, env = profile_run(cluster, study, f"{trial}/metrics.json")
     log = study / "logs/train/k9/w8-lr0.01-s0.log"
     with subprocess.Popen(cmd, cwd=study, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         try:
