@@ -218,12 +218,15 @@ class SlurmCluster:
     @classmethod
     @contextlib.contextmanager
     def started(cls, root: str | Path | None = None):
+        """The cluster for a with-block; its folder is removed afterwards unless the block failed
+        (the daemons' logs are in it)."""
         cluster = cls(root)
         cluster.start()
         try:
             yield cluster
         finally:
             cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
 
     # --- use ----------------------------------------------------------------------------------
 
