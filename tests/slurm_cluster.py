@@ -45,12 +45,12 @@ STOP_TIMEOUT = 20
 
 def unavailable_reason() -> str | None:
     """Why a cluster cannot be started here (None if it can), installing the packages if needed."""
+    if os.geteuid() != 0:
+        return "it needs root (munged runs as user munge, the SLURM daemons as root; apt-get installs them)"
     if DEFAULT_CONF.exists() and not DEFAULT_CONF.is_symlink():
         return f"a SLURM is already configured here ({DEFAULT_CONF}); the test cluster would shadow it"
     if all(shutil.which(p) for p in PROGRAMS):
         return None
-    if os.geteuid() != 0:
-        return "SLURM is not installed and installing it needs root (apt-get install " + " ".join(PACKAGES) + ")"
     if not shutil.which("apt-get"):
         return "SLURM is not installed and there is no apt-get to install it (" + " ".join(PACKAGES) + ")"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
