@@ -25,11 +25,13 @@ def write_params(study: Path, params: dict) -> None:
     (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
 
 
-def copy_project(dest: Path, params: dict | None = None) -> Path:
-    """The pipeline's files (not data/ or results/) in `dest`, with the tiny params."""
+def copy_project(dest: Path, params: dict | None = None, extra: tuple[str, ...] = ()) -> Path:
+    """The pipeline's files (not data/ or results/) in `dest`, with the tiny params; `extra`
+    names more top-level folders to copy, e.g. the profiles ("profiles", "slurm")."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
-    shutil.copytree(ROOT / "workflow", dest / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("workflow", *extra):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(dest, params or tiny_params())
     return dest
 
@@ -37,11 +39,13 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
 def env_for(study: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(study / "workflow")  # the copy's code, not the checkout's
+    # Jobs call the `scalelab` command: find this interpreter's, even from an unactivated venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=env_for(cwd), capture_output=True, text=True, timeout=timeout)
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env or env_for(cwd), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc

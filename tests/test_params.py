@@ -15,6 +15,8 @@ CASES = [
     (("grid", "lr"), ["1e-3"], ["grid.lr[0]", "'1e-3'", "decimals"]),
     (("train", "batch_size"), "big", ["train.batch_size", "'big'", "positive integer"]),
     (("train", "device"), "tpu", ["train.device", "auto, cpu, cuda"]),
+    (("train", "precision"), "fp16", ["train.precision", "fp32, or bf16"]),
+    (("train", "precision"), "bf16", ["train.precision", "train.device is cpu", "fp32"]),
     (("shards", "exponents"), [10, 11], ["too few to fit", "fit.min_points"]),
     (("fit", "min_points"), 2, ["fit.min_points", "at least 3"]),
     (("train", "max_steps"), 10, ["train.max_steps", "min_steps"]),

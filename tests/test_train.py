@@ -62,18 +62,17 @@ def test_step_budget_grows_with_shard_size():
     assert train.step_budget(cfg, 2**14) == 40 * 2**14 // 256
 
 
-def test_resume_from_checkpoint_matches_an_uninterrupted_run(study, monkeypatch):
-    """A run stopped mid-way (as SIGTERM from a preempting scheduler does) and started again
-    ends with the same bytes as a run that was never interrupted."""
+def run_args(study) -> dict:
     import yaml
 
     params = yaml.safe_load((study / "params.yaml").read_text())
-    args = dict(params=params, pool_dir=str(study / "data/pool"), info_path=str(study / "data/pool.json"),
+    return dict(params=params, pool_dir=str(study / "data/pool"), info_path=str(study / "data/pool.json"),
                 shard_path=str(study / "data/shards/k8.npy"), k=8, width=8, lr=0.01, seed=0)
-    full = study / "full"
-    train.run(**args, out_dir=str(full))
 
-    # Interrupt after the 3rd evaluation: a checkpoint is written and the job exits 143.
+
+def preempt_after_third_evaluation(args, out, monkeypatch):
+    """Start a run and SIGTERM it after its 3rd evaluation, as a preempting scheduler does:
+    it writes a checkpoint and exits 143, leaving no metrics.json."""
     calls = {"n": 0}
     real_evaluate = train.evaluate
 
@@ -85,18 +84,42 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(study, monkeypatch)
             os.kill(os.getpid(), signal.SIGTERM)
         return real_evaluate(*a)
 
-    resumed = study / "resumed"
     monkeypatch.setattr(train, "evaluate", evaluate_then_preempt)
     with pytest.raises(SystemExit) as stop:
-        train.run(**args, out_dir=str(resumed))
+        train.run(**args, out_dir=str(out))
     assert stop.value.code == 143
-    assert (resumed / train.CHECKPOINT).exists() and not (resumed / "metrics.json").exists()
+    assert (out / train.CHECKPOINT).exists() and not (out / "metrics.json").exists()
     monkeypatch.setattr(train, "evaluate", real_evaluate)
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(study, monkeypatch):
+    """A run stopped mid-way and started again ends with the same bytes as a run that was
+    never interrupted."""
+    args = run_args(study)
+    full = study / "full"
+    train.run(**args, out_dir=str(full))
+    resumed = study / "resumed"
+    preempt_after_third_evaluation(args, resumed, monkeypatch)
     train.run(**args, out_dir=str(resumed))
     assert not (resumed / train.CHECKPOINT).exists()
     assert json.loads((resumed / "run.json").read_text())["resumed_from_step"] > 0
     for name in ("metrics.json", "history.csv", "model.pt"):
         assert (resumed / name).read_bytes() == (full / name).read_bytes(), name
+
+
+def test_checkpoint_from_other_settings_is_not_resumed(study, monkeypatch):
+    """A checkpoint left by a run with other settings (params edited before the rerun) would
+    resume into a different result: the run starts over instead, and matches a clean run."""
+    args = run_args(study)
+    out = study / "stale"
+    preempt_after_third_evaluation(args, out, monkeypatch)
+    args["params"]["train"]["patience"] += 1
+    train.run(**args, out_dir=str(out))
+    assert json.loads((out / "run.json").read_text())["resumed_from_step"] == 0
+    clean = study / "clean"
+    train.run(**args, out_dir=str(clean))
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
@@ -116,3 +139,17 @@ def test_adam_matches_torch_adam(weight_decay):
             opt.step()
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_bf16_autocast_path_trains(study, monkeypatch):
+    """The bf16 code path (autocast forward passes, fp32 losses) end to end. CUDA is where it
+    runs for real; here torch's CPU autocast stands in, since pick() refuses bf16 without CUDA."""
+    args = run_args(study)
+    args["params"]["train"]["precision"] = "bf16"
+    monkeypatch.setattr(train.devices, "pick", lambda *_, **__: torch.device("cpu"))
+    train.run(**args, out_dir=str(study / "bf16"))
+    train.run(**run_args(study), out_dir=str(study / "fp32"))
+    bf16, fp32 = (json.loads((study / d / "metrics.json").read_text()) for d in ("bf16", "fp32"))
+    assert bf16["status"] == "ok" and 0 <= bf16["test_error"] <= 1
+    assert bf16["val_loss"] != fp32["val_loss"]  # it really trained at lower precision
+    assert json.loads((study / "bf16" / "run.json").read_text())["precision"] == "bf16"

@@ -4,8 +4,9 @@ from scalelab import config as scalelab_config
 from scalelab.pool import split_paths
 from scalelab.steps import code_files
 
-# Rules that only move a few files around run on the submitting machine under any executor.
-localrules: all, select, fit, figures, predict
+# Under a cluster executor only training is submitted: the other steps take seconds, less
+# than they would wait in a GPU queue (and prepare runs once).
+localrules: all, prepare, shard, select, fit, figures, predict
 
 SHARD_SIZES = scalelab_config.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])

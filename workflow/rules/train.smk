@@ -1,6 +1,9 @@
 # One trial: an early-stopped training run of one (width, lr, seed) on one shard.
 # Its params are the train and model sections only: the grid decides which trials exist,
 # not how each one trains, so widening the grid adds jobs without rerunning old ones.
+# Resources: a GPU unless the study trains on CPU (locally, `--resources gpu=N` caps how many
+# trials hold one at once; unconstrained without it). Group: a cluster batches each shard's
+# trials by group-components (slurm/config.yaml); local runs ignore groups.
 rule train:
     input:
         pool=POOL_FILES,
@@ -19,6 +22,10 @@ rule train:
     log:
         "logs/train/k{k}/w{width}-lr{lr}-s{seed}.log",
     threads: 1
+    resources:
+        gpu=0 if config["train"]["device"] == "cpu" else 1,
+    group:
+        lambda wildcards: f"trials_k{wildcards.k}"
     shell:
         "scalelab train --k {wildcards.k} --width {wildcards.width} --lr {wildcards.lr} --seed {wildcards.seed}"
         " --shard {input.shard} --out-dir {params.out_dir} 2> {log}"

@@ -64,6 +64,9 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
             f"({params['data']['pool_size']}); raise data.pool_size or drop that exponent"
         )
     train = params["train"]
+    if train["precision"] == "bf16" and train["device"] == "cpu":
+        raise ScalelabError(f"{source}: train.precision: bf16 runs on CUDA GPUs only and train.device is cpu; "
+                            "set train.precision: fp32 or train.device: auto")
     if train["max_steps"] < train["min_steps"]:
         raise ScalelabError(f"{source}: train.max_steps ({train['max_steps']}) is below train.min_steps ({train['min_steps']}); raise max_steps")
     n_shards = len(params["shards"]["exponents"])

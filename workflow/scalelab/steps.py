@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py"],
     "shard": ["shard.py", "io.py"],
-    "train": ["train.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
+    "train": ["train.py", "device.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
     "select": ["select.py", "io.py"],
     "fit": ["fit_step.py", "fit.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "io.py"],

@@ -10,9 +10,14 @@ Outputs in the trial folder:
                 the same trial on the same machine gives the same bytes, whichever engine ran it.
   history.csv   one row per evaluation.
   model.pt      the best weights.
-  run.json      how the run went: seconds, throughput, device, versions, SLURM job id.
+  run.json      how the run went: seconds, throughput, device, precision, GPU, versions, SLURM
+                job id. Not deterministic, so kept out of metrics.json, which must stay
+                byte-identical whichever engine, machine session or SLURM job ran the trial.
 A checkpoint (.checkpoint.pt) is kept while the run is in progress, so a preempted job resumes
-where it stopped instead of starting over; it is deleted when the trial is finished.
+where it stopped instead of starting over; it is deleted when the trial is finished. It is used
+only if it was made by the same trial, settings, device type and versions (its fingerprint):
+otherwise the run starts over, since a resumed run must end with the same bytes as one that was
+never interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import math
 import os
 import platform
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, io, registry
+from . import __version__, device as devices, io, registry
 from .adam import Adam
 from .models import count_params
 from .pool import load_split
@@ -46,13 +52,6 @@ def step_budget(train_cfg: dict, shard_size: int) -> int:
     return int(min(max(wanted, train_cfg["min_steps"]), train_cfg["max_steps"]))
 
 
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        # Under SLURM or --resources gpu=N, CUDA_VISIBLE_DEVICES already names only our GPU.
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
 def set_determinism(device: torch.device) -> None:
     if device.type == "cpu":
         # One thread per job: jobs run side by side, one per core, which beats threads. With
@@ -67,12 +66,14 @@ def set_determinism(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> tuple[float, float]:
     """Mean cross-entropy (nats) and classification error over a whole set."""
     model.eval()
     loss_sum, wrong = 0.0, 0
     for start in range(0, len(y), EVAL_CHUNK):
-        logits = model(x[start:start + EVAL_CHUNK]).float()
+        with devices.autocast(x.device, precision):
+            logits = model(x[start:start + EVAL_CHUNK])
+        logits = logits.float()
         target = y[start:start + EVAL_CHUNK]
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         wrong += (logits.argmax(1) != target).sum().item()
@@ -125,14 +126,15 @@ class Trial:
 
 
 def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batch: int,
-               progress: Progress, ckpt_path: Path, preempted: dict) -> str:
+               progress: Progress, ckpt_path: Path, fingerprint: dict, preempted: dict) -> str:
     """Train until early stopping, the budget, or divergence; returns which one ended it."""
     model = trial.model
     last_ckpt = time.perf_counter()
     model.train()
     while trial.step < budget:
         idx = trial.next_batch(batch)
-        loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+        with devices.autocast(x_train.device, cfg["precision"]):
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
         if not torch.isfinite(loss):
             return "diverged"
         trial.opt.zero_grad()
@@ -144,7 +146,7 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batc
         if trial.step % cfg["eval_every"] and trial.step != budget:
             continue
 
-        val_loss, val_error = evaluate(model, *val)
+        val_loss, val_error = evaluate(model, *val, cfg["precision"])
         if not math.isfinite(val_loss):
             return "diverged"
         row = {"step": trial.step, "train_loss": trial.train_loss_sum / trial.train_loss_n,
@@ -163,12 +165,30 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batc
             return "early"
         if preempted["flag"] or time.perf_counter() - last_ckpt > CHECKPOINT_SECONDS:
             with io.atomic_path(ckpt_path) as tmp:
-                torch.save(trial.state_dict(), tmp)
+                torch.save({"fingerprint": fingerprint, "trial": trial.state_dict()}, tmp)
             last_ckpt = time.perf_counter()
             if preempted["flag"]:
                 progress.line(f"SIGTERM: checkpoint saved at step {trial.step}; rerun to resume")
                 raise SystemExit(143)
     return "budget"
+
+
+def resume(trial: Trial, ckpt_path: Path, fingerprint: dict, device, progress: Progress) -> int:
+    """Load the trial's checkpoint if there is one made with the same fingerprint; the step
+    it resumes from (0: start over)."""
+    if not ckpt_path.exists():
+        return 0
+    try:
+        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
+        same = saved["fingerprint"] == fingerprint
+    except Exception as exc:  # unreadable or from an older layout: no use resuming from it
+        progress.line(f"checkpoint unreadable ({type(exc).__name__}); starting over")
+        return 0
+    if not same:
+        progress.line("checkpoint made with other settings, device or versions; starting over")
+        return 0
+    trial.load_state_dict(saved["trial"])
+    return trial.step
 
 
 def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
@@ -178,7 +198,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    device = pick_device(cfg["device"])
+    device = devices.pick(cfg["device"], cfg["precision"], log=lambda text: print(text, file=sys.stderr, flush=True))
     set_determinism(device)
     info = io.read_json(info_path)
     family = registry.load("model", params["model"]["family"])
@@ -197,22 +217,22 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
     batch = min(cfg["batch_size"], m)
     budget = step_budget(cfg, m)
 
-    ckpt_path = out / CHECKPOINT
-    resumed_from = 0
-    if ckpt_path.exists():
-        trial.load_state_dict(torch.load(ckpt_path, map_location=device, weights_only=False))
-        resumed_from = trial.step
-
     name = f"k{k} (m={m}) w{width} lr{lr} s{seed}"
     progress = Progress(budget, f"train {name}")
-    progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch}, device {device}"
-                  + (f", resumed at step {resumed_from}" if resumed_from else ""))
+    ckpt_path = out / CHECKPOINT
+    fingerprint = {"trial": [k, m, width, lr, seed], "train": cfg, "model": params["model"],
+                   "device": device.type, "versions": [__version__, torch.__version__]}
+    resumed_from = resume(trial, ckpt_path, fingerprint, device, progress)
+
+    progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch}, "
+                  f"device {device}, {cfg['precision']}" + (f", resumed at step {resumed_from}" if resumed_from else ""))
     # SLURM (and a person's kill) sends SIGTERM before killing: checkpoint at the next
     # evaluation and exit, so the rerun resumes instead of starting over.
     preempted = {"flag": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
     try:
-        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, budget, batch, progress, ckpt_path, preempted)
+        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, budget, batch, progress,
+                             ckpt_path, fingerprint, preempted)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         progress.close()
@@ -228,7 +248,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
         "steps": trial.step, "best_step": trial.best["step"], "budget": budget,
     }
     for split in ("train", "val", "test"):
-        loss_, error_ = evaluate(model, *sets[split]) if stopped != "diverged" else (math.nan, math.nan)
+        loss_, error_ = evaluate(model, *sets[split], cfg["precision"]) if stopped != "diverged" else (math.nan, math.nan)
         metrics[f"{split}_loss"], metrics[f"{split}_error"] = loss_, error_
     progress.line(f"done: {stopped} at step {trial.step}, best step {trial.best['step']}, "
                   f"val_loss {metrics['val_loss']:.4f}, test_error {metrics['test_error']:.4f}, {seconds:.1f}s")
@@ -242,7 +262,9 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
         "samples_per_s": trial.step * batch / seconds if seconds > 0 else None,
         "resumed_from_step": resumed_from,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": devices.describe(device),
+        "precision": cfg["precision"],
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "threads": torch.get_num_threads(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "host": platform.node(),
