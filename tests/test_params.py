@@ -49,8 +49,10 @@ def test_unknown_and_missing_keys(params):
         config.validate(params)
 
 
-def test_shipped_params_are_valid():
-    config.load(config.SCHEMA_PATH.parents[2] / "params.yaml")
+def test_shipped_params_and_presets_are_valid():
+    root = config.SCHEMA_PATH.parents[2]
+    for path in [root / "params.yaml", *sorted((root / "presets").glob("*.yaml"))]:
+        config.load(path)
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, params):
