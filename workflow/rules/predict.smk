@@ -10,8 +10,7 @@ rule predict:
         predictions="results/predictions.json",
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
-        predict=config["predict"],
-        model=config["model"],
+        **step_params("predict"),
     log:
         "logs/predict.log",
     shell:
