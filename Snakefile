@@ -47,5 +47,6 @@ rule all:
         FIGURES,
         "results/fit.json",
         "results/predictions.json",
+        "results/metrics.json",
         "results/summary.md",
     default_target: True

@@ -8,6 +8,7 @@ rule predict:
         code=code("predict"),
     output:
         predictions="results/predictions.json",
+        metrics="results/metrics.json",
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
         **step_params("predict"),
@@ -15,4 +16,4 @@ rule predict:
         "logs/predict.log",
     shell:
         "scalelab predict --fit {input.fit} --tables-dir results/tables --info {input.info}"
-        " --out {output.predictions} --summary {output.summary} 2> {log}"
+        " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} 2> {log}"
