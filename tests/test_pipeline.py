@@ -84,7 +84,7 @@ def test_figure_key_reruns_only_figures(study):
 
 
 def test_predict_key_reruns_predict_and_the_extrapolated_figure(study):
-    with params_changed(study, "predict", "target_errors", [0.3]):
+    with params_changed(study, "predict", "data_multipliers", [8]):  # figures extrapolate to the largest
         assert scheduled_jobs(study) == {"figures": 1, "predict": 1, "all": 1}
 
 
