@@ -49,5 +49,6 @@ rule all:
         FIGURES,
         "results/fit.json",
         "results/predictions.json",
+        "results/metrics.json",
         "results/summary.md",
     default_target: True

@@ -26,10 +26,12 @@ def write_params(study: Path, params: dict) -> None:
 
 
 def copy_project(dest: Path, params: dict | None = None, extra: tuple[str, ...] = ()) -> Path:
-    """The pipeline's files (not data/ or results/) in `dest`, with the tiny params; `extra`
-    names more top-level folders to copy, e.g. the profiles ("profiles", "slurm")."""
+    """The pipeline's files for both engines (not data/ or results/) in `dest`, with the tiny
+    params; `extra` names more top-level folders to copy, e.g. the profiles ("profiles", "slurm")."""
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
+    for name in ("Snakefile", "dvc.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(ROOT / name, dest / name)
+    shutil.copytree(ROOT / ".dvc", dest / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache", "config.local"))
     for folder in ("workflow", *extra):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(dest, params or tiny_params())
@@ -41,6 +43,7 @@ def env_for(study: Path) -> dict:
     env["PYTHONPATH"] = str(study / "workflow")  # the copy's code, not the checkout's
     # Jobs call the `scalelab` command: find this interpreter's, even from an unactivated venv.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["DVC_NO_ANALYTICS"] = "1"  # no network calls from tests
     return env
 
 
@@ -60,6 +63,28 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 def snakemake(study: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "snakemake", "--cores", "2", *args], study, check=check)
+
+
+def dvc(study: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """The real `dvc` (from this Python's environment) in the study copy."""
+    return run([str(Path(sys.executable).with_name("dvc")), *args], study, check=check)
+
+
+def git(study: Path, *args: str) -> str:
+    return run(["git", "-c", "user.name=scalelab", "-c", "user.email=scalelab@example.invalid", *args], study).stdout
+
+
+def git_commit(study: Path, message: str) -> None:
+    git(study, "add", "-A")
+    git(study, "commit", "-q", "-m", message)
+
+
+def git_project(dest: Path, params: dict | None = None) -> Path:
+    """copy_project() as a fresh git repository with its DVC setup committed."""
+    study = copy_project(dest, params)
+    git(study, "init", "-q", "-b", "main")
+    git_commit(study, "project")
+    return study
 
 
 def scheduled_jobs(study: Path) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from scalelab import config as scalelab_config
 from scalelab.pool import split_paths
-from scalelab.steps import code_files
+from scalelab.steps import code_files, param_values
 
 # Under a cluster executor only training is submitted: the other steps take seconds, less
 # than they would wait in a GPU queue (and prepare runs once).
@@ -17,6 +17,11 @@ TRIAL_DIR = "results/trials/k{k}/w{width}-lr{lr}-s{seed}"
 def code(step):
     """The code files `step` runs: editing one reruns the step (content, not mtime, decides)."""
     return code_files(step, config, workflow.basedir)
+
+
+def step_params(step):
+    """The params.yaml keys `step` reads, as rule params: editing one reruns the step (steps.py)."""
+    return param_values(step, config)
 
 
 def trial_metrics():

@@ -9,8 +9,7 @@ rule figures:
     output:
         [report(f, caption=f"../report/{Path(f).stem}.rst", category="Figures") for f in FIGURES],
     params:
-        figures=config["figures"],
-        extrapolate_to=config["predict"]["data_multipliers"],
+        **step_params("figures"),
     log:
         "logs/figures.log",
     shell:

@@ -8,7 +8,7 @@ rule fit:
         fit="results/fit.json",
         samples="results/fit_samples.csv",
     params:
-        fit=config["fit"],
+        **step_params("fit"),
     log:
         "logs/fit.log",
     shell:

@@ -8,12 +8,12 @@ rule predict:
         code=code("predict"),
     output:
         predictions="results/predictions.json",
+        metrics="results/metrics.json",
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
-        predict=config["predict"],
-        model=config["model"],
+        **step_params("predict"),
     log:
         "logs/predict.log",
     shell:
         "scalelab predict --fit {input.fit} --tables-dir results/tables --info {input.info}"
-        " --out {output.predictions} --summary {output.summary} 2> {log}"
+        " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} 2> {log}"

@@ -6,7 +6,7 @@ rule prepare:
         pool=POOL_FILES,
         info="data/pool.json",
     params:
-        data=config["data"],
+        **step_params("prepare"),
     log:
         "logs/prepare.log",
     shell:

@@ -7,9 +7,7 @@ rule select:
         trials=report("results/tables/trials.csv", caption="../report/trials.rst", category="Tables"),
         best=report("results/tables/best.csv", caption="../report/best.rst", category="Tables"),
     params:
-        select=config["select"],
-        grid=config["grid"],
-        exponents=EXPONENTS,
+        **step_params("select"),
     log:
         "logs/select.log",
     shell:

@@ -7,8 +7,7 @@ rule shard:
     output:
         "data/shards/k{k}.npy",
     params:
-        base=config["shards"]["base"],
-        seed=config["shards"]["seed"],
+        **step_params("shard"),
     log:
         "logs/shard/k{k}.log",
     shell:

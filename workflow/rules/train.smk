@@ -16,8 +16,7 @@ rule train:
         model=f"{TRIAL_DIR}/model.pt",
         run=f"{TRIAL_DIR}/run.json",
     params:
-        train=config["train"],
-        model=config["model"],
+        **step_params("train"),
         out_dir=TRIAL_DIR,
     log:
         "logs/train/k{k}/w{width}-lr{lr}-s{seed}.log",

@@ -16,6 +16,8 @@ def describe(params: dict) -> str:
         "shards: " + ", ".join(f"{name}={size}" for name, size in sizes.items()),
         f"trials: {sum(per_shard.values())} ({', '.join(str(n) for n in per_shard.values())} per shard)",
     ]
+    if params["grid"]["sample"] is not None:
+        lines.append("grid.sample is set: run this study with snakemake (dvc repro trains the full grid and refuses it)")
     return "\n".join(lines)
 
 

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--shard", required=True, help="the shard's index file")
     s.add_argument("--out-dir", required=True)
+    s.add_argument("--full-grid", action="store_true",
+                   help="the caller trains every grid config (dvc.yaml's matrix): refuse a grid.sample")
 
     s = step("select", "tabulate every trial and pick the best per shard")
     s.add_argument("--trials-dir", default="results/trials")
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", default="results/predictions.json")
     s.add_argument("--summary", default="results/summary.md")
+    s.add_argument("--metrics", default="results/metrics.json", help="headline numbers, flat for `dvc metrics diff`")
     return p
 
 
@@ -102,6 +105,8 @@ def dispatch(args: argparse.Namespace) -> None:
         shard.run(params, args.info, args.k, args.out)
     elif args.step == "train":
         from . import train
+        if args.full_grid:
+            config.require_full_grid(params, args.params)
         train.run(params, args.pool_dir, args.info, args.shard, args.k, args.width, args.lr, args.seed, args.out_dir)
     elif args.step == "select":
         from . import select
@@ -114,7 +119,7 @@ def dispatch(args: argparse.Namespace) -> None:
         figures.run(params, args.tables_dir, args.fit, args.out_dir)
     elif args.step == "predict":
         from . import predict
-        predict.run(params, args.fit, args.tables_dir, args.info, args.out, args.summary)
+        predict.run(params, args.fit, args.tables_dir, args.info, args.out, args.summary, args.metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

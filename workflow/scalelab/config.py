@@ -117,6 +117,16 @@ def trial_name(width: int, lr: float, seed: int) -> str:
     return f"w{width}-lr{lr}-s{seed}"
 
 
+def require_full_grid(params: dict, source: str = "params.yaml") -> None:
+    """DVC's matrix trains every (width, lr, seed) of the grid; a seeded sample of it per shard
+    cannot be written as a matrix, so an engine running the full grid refuses grid.sample."""
+    if params["grid"]["sample"] is not None:
+        raise ScalelabError(
+            f"{source}: grid.sample: {params['grid']['sample']} is not supported by dvc repro, whose matrix trains "
+            "the full grid; set grid.sample: null, or run the sampled study with snakemake"
+        )
+
+
 def trials_for_shard(params: dict, k: int) -> list[dict]:
     """The trials of shard k: the full grid, or a seeded sample of its (width, lr) configs,
     each with every seed (selection needs the median over seeds)."""

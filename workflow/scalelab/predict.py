@@ -2,8 +2,10 @@
 
 From the fitted laws: the error at k times the largest shard, the data needed for each target
 error, and the model size to train there (parameters, and the grid width that comes closest).
-Every number carries the bootstrap 95% interval. Writes results/predictions.json and
-results/summary.md, which embeds the figures and the tables.
+Every number carries the bootstrap 95% interval. Writes results/predictions.json,
+results/summary.md (which embeds the figures and the tables) and results/metrics.json, the
+headline numbers with no lists in them: `dvc metrics diff` shows scalars only, and drops lists
+such as fit.json's intervals.
 """
 
 from __future__ import annotations
@@ -61,6 +63,32 @@ def predictions(result: dict, largest: int, multipliers: list[float], targets: l
         row.update(params_at(row["size"]))
         for_targets.append(row)
     return {"metric": result["metric"], "largest_shard": largest, "at_more_data": at_more_data, "for_target_error": for_targets}
+
+
+def _without_lists(row: dict) -> dict:
+    """[low, high] intervals as name_low / name_high keys (DVC reads scalars, not lists)."""
+    flat = {}
+    for key, value in row.items():
+        if key.endswith("_ci"):
+            flat[f"{key[:-3]}_low"], flat[f"{key[:-3]}_high"] = value
+        elif not isinstance(value, (list, dict)):
+            flat[key] = value
+    return flat
+
+
+def headline(result: dict, pred: dict, best: pd.DataFrame) -> dict:
+    """Pure: what a change to the study moved, as scalars: the laws with their intervals, the best
+    model of the largest shard, and every prediction keyed by its multiplier or target."""
+    largest = best.sort_values("size").iloc[-1]
+    best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
+                **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error")}}
+    return {
+        **_without_lists({k: result[k] for k in ("metric", "beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma",
+                                                  "gamma_ci", "r2", "beta_p", "beta_p_ci")}),
+        "best": best_row,
+        "at_more_data": {f"{r['multiplier']:g}x": _without_lists(r) for r in pred["at_more_data"]},
+        "for_target_error": {f"{r['error']:g}": _without_lists(r) for r in pred["for_target_error"]},
+    }
 
 
 def _fmt(v, digits=3) -> str:
@@ -149,7 +177,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
     return "\n".join(lines)
 
 
-def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, summary: str) -> dict:
+def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str) -> dict:
     result, _ = fit_step.load(fit_json)
     best = pd.read_csv(Path(tables_dir) / "best.csv").sort_values("size")
     info = io.read_json(info_path)
@@ -157,6 +185,7 @@ def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, 
     cfg = params["predict"]
     pred = predictions(result, largest, cfg["data_multipliers"], cfg["target_errors"], params["model"]["family"], info)
     io.write_json(out, pred)
+    io.write_json(metrics, headline(result, pred, best))
     # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.
     figures_rel = os.path.relpath(Path(fit_json).parent / "figures", Path(summary).parent)
     io.write_text(summary, summary_markdown(params, result, pred, best, Path(figures_rel).as_posix(), "png"))

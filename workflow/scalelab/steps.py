@@ -1,4 +1,6 @@
-"""Which code files each step runs: the rule inputs (Snakemake) and stage deps (DVC).
+"""Which code files and params keys each step depends on: Snakemake's rule inputs and params,
+DVC's stage deps and params (dvc.yaml lists them literally; tests/test_dvc_yaml.py fails when
+it drifts from this file).
 
 Editing one of these files reruns that step and what follows it, and nothing else. The CLI
 dispatcher, the params loader and the registry only route and validate, so they are left out:
@@ -16,13 +18,36 @@ PACKAGE = Path(__file__).resolve().parent
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py"],
     "shard": ["shard.py", "io.py"],
-    "train": ["train.py", "device.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
+    "train": ["train.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
     "select": ["select.py", "io.py"],
     "fit": ["fit_step.py", "fit.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "io.py"],
     "predict": ["predict.py", "fit_step.py", "fit.py", "io.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "predict")}
+
+# The params.yaml keys each step reads (a section, or section.key). Only these rerun the step: the
+# grid decides which trials exist, not how one trains, so it is no param of `train`.
+STEP_PARAMS = {
+    "prepare": ["data"],
+    "shard": ["shards.base", "shards.seed"],
+    "train": ["train", "model"],
+    "select": ["select", "grid", "shards.exponents"],
+    "fit": ["fit"],
+    "figures": ["figures", "predict.data_multipliers"],
+    "predict": ["predict", "model"],
+}
+
+
+def param_values(step: str, params: dict) -> dict:
+    """{name: value} of the keys `step` reads, for a Snakemake rule's `params:` (dots become _)."""
+    values = {}
+    for key in STEP_PARAMS[step]:
+        value = params
+        for part in key.split("."):
+            value = value[part]
+        values[key.replace(".", "_")] = value
+    return values
 
 
 def _plugin_file(name: str, root: Path) -> str | None:

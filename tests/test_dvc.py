@@ -1,0 +1,124 @@
+"""The real DVC runs the tiny study in a git repository: it agrees with Snakemake byte for byte,
+reruns exactly what a change affects, diffs metrics between commits and restores from its run cache."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import dvc, git, git_commit, git_project, scheduled_jobs, snakemake, tiny_params
+
+pytestmark = pytest.mark.slow
+
+# Deterministic outputs both engines must write byte for byte (run.json and model.pt hold timings).
+SAME_BYTES = ["results/tables/trials.csv", "results/tables/best.csv", "results/fit.json", "results/fit_samples.csv",
+              "results/predictions.json", "results/metrics.json", "results/summary.md"]
+UP_TO_DATE = "Data and pipelines are up to date."
+
+
+def small_params() -> dict:
+    """4 shards x 2 trials: the fewest points the fit accepts, in about a minute per engine."""
+    params = tiny_params()
+    params["shards"]["exponents"] = [8, 9, 10, 11]
+    params["grid"]["seed"] = [0]
+    params["fit"]["min_points"] = 3
+    return params
+
+
+def ran(output: str) -> set[str]:
+    """Stages `dvc repro` ran (not those it skipped or restored from the run cache)."""
+    return set(re.findall(r"^Running stage '([^']+)'", output, re.M))
+
+
+def edit_params(study: Path, section: str, key: str, value) -> None:
+    params = yaml.safe_load((study / "params.yaml").read_text())
+    params[section][key] = value
+    (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    study = git_project(tmp_path_factory.mktemp("dvc"), small_params())
+    dvc(study, "repro")
+    git_commit(study, "study")
+    return study
+
+
+@pytest.fixture(scope="module")
+def snakemade(tmp_path_factory):
+    """The same study made by Snakemake, in a git repository of its own."""
+    study = git_project(tmp_path_factory.mktemp("snakemake"), small_params())
+    snakemake(study)
+    return study
+
+
+def test_repro_makes_every_output_and_leaves_git_clean(study):
+    for rel in SAME_BYTES + ["results/figures/learning_curve.png", "results/trials/k11/w16-lr0.01-s0/model.pt",
+                             "data/shards/k8.npy"]:
+        assert (study / rel).exists(), rel
+    assert dvc(study, "status").stdout.strip() == UP_TO_DATE
+    assert git(study, "status", "--porcelain") == ""  # trials and data ignored, small results committed
+    tracked = git(study, "ls-files")
+    assert "results/fit.json" in tracked and "results/trials" not in tracked and "data/pool" not in tracked
+
+
+def test_engines_write_the_same_bytes(study, snakemade):
+    trials = sorted(p.relative_to(study) for p in (study / "results/trials").rglob("metrics.json"))
+    assert len(trials) == 8
+    for rel in SAME_BYTES + [str(p) for p in trials]:
+        assert (study / rel).read_bytes() == (snakemade / rel).read_bytes(), rel
+
+
+def test_snakemake_accepts_dvc_outputs(study):
+    assert scheduled_jobs(study) == {}
+
+
+def test_dvc_takes_over_snakemake_outputs_with_commit(snakemade):
+    assert dvc(snakemade, "status").stdout.strip() != UP_TO_DATE
+    dvc(snakemade, "commit", "--force")
+    assert dvc(snakemade, "status").stdout.strip() == UP_TO_DATE
+    assert ran(dvc(snakemade, "repro").stdout) == set()
+
+
+def test_fit_key_reruns_only_fit_figures_predict_and_metrics_diff_shows_beta_g(study):
+    before = json.loads((study / "results/fit.json").read_text())
+    edit_params(study, "fit", "metric", "test_loss")  # a fit key that moves beta_g
+    status = dvc(study, "status", "--json").stdout
+    assert set(json.loads(status)) == {"fit"}  # what changed; figures and predict follow from its outputs
+    assert ran(dvc(study, "repro").stdout) == {"fit", "figures", "predict"}
+    git_commit(study, "fit test_loss")
+
+    diff = json.loads(dvc(study, "metrics", "diff", "HEAD~1", "--json").stdout)
+    beta_g = diff["results/metrics.json"]["beta_g"]
+    assert beta_g["old"] == before["beta_g"] and beta_g["new"] != beta_g["old"]
+    assert "beta_g_low" in diff["results/metrics.json"] and "best.test_loss" not in diff["results/metrics.json"]
+    params = json.loads(dvc(study, "params", "diff", "HEAD~1", "--json").stdout)
+    assert params["params.yaml"] == {"fit.metric": {"old": "test_error", "new": "test_loss"}}
+    dvc(study, "plots", "diff", "HEAD~1", "-o", "plots")
+    page = (study / "plots/index.html").read_text()
+    assert page.count('"type": "log"') >= 4 and "HEAD~1" in page  # log-log axes, both commits
+
+
+def test_reverted_params_restore_from_run_cache_without_training(study):
+    committed = (study / "results/fit.json").read_bytes()
+    edit_params(study, "train", "weight_decay", 0.01)
+    retrained = ran(dvc(study, "repro").stdout)
+    assert len([s for s in retrained if s.startswith("train@")]) == 8 and "select" in retrained
+    git(study, "checkout", "params.yaml")
+    out = dvc(study, "repro").stdout
+    assert ran(out) <= {"figures"}, out  # figures keeps its images in git, so it has no run cache
+    for restored in ("train@8-8-0.01-0", "select", "fit", "predict"):
+        assert f"Stage '{restored}' is cached - skipping run" in out, out
+    assert (study / "results/fit.json").read_bytes() == committed
+    assert dvc(study, "status").stdout.strip() == UP_TO_DATE
+
+
+def test_exp_run_tries_a_variant_without_a_commit(study):
+    head = git(study, "rev-parse", "HEAD")
+    out = dvc(study, "exp", "run", "-S", "fit.bootstrap=60").stdout
+    assert ran(out) == {"fit", "figures", "predict"}
+    assert git(study, "rev-parse", "HEAD") == head
+    assert yaml.safe_load((study / "params.yaml").read_text())["fit"]["bootstrap"] == 60
+    assert json.loads((study / "results/fit.json").read_text())["bootstrap"]["n"] == 60
+    assert dvc(study, "exp", "list", "--name-only").stdout.split()  # kept as an experiment, not a commit
