@@ -64,9 +64,10 @@ def main() -> None:
         results.append(r)
         print(f"--cores {cores}: {r['wall_s']:.0f} s wall, {r['trials']} trials, "
               f"{r['train_s_sum']:.0f} s inside training loops (sum over trials), beta_g {r['beta_g']:.4f}")
-    base = results[0]
-    for r in results[1:]:
-        print(f"speedup --cores {r['cores']} vs --cores {base['cores']}: {base['wall_s'] / r['wall_s']:.2f}x")
+    base = min(results, key=lambda r: r["cores"])
+    for r in results:
+        if r is not base:
+            print(f"speedup of --cores {r['cores']} over --cores {base['cores']}: {base['wall_s'] / r['wall_s']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -58,7 +58,7 @@ def scalelab(width: int, x, y, xv, yv, cfg: dict) -> float:
     with tempfile.TemporaryDirectory() as tmp, open("/dev/null", "w") as devnull:
         start = time.perf_counter()
         train.train_loop(trial, x, y, (xv, yv), cfg, STEPS, BATCH, Progress(STEPS, "bench", devnull),
-                         Path(tmp) / "ckpt", {"flag": False})
+                         Path(tmp) / "ckpt", {}, {"flag": False})
         return STEPS * BATCH / (time.perf_counter() - start)
 
 

@@ -3,9 +3,10 @@ DVC's stage deps and params (dvc.yaml lists them literally; tests/test_dvc_yaml.
 it drifts from this file).
 
 Editing one of these files reruns that step and what follows it, and nothing else. The CLI
-dispatcher, the params loader and the registry only route and validate, so they are left out:
-they cannot change a result. A plug-in dataset or model module inside the study directory is
-added to the steps that import it.
+dispatcher and the registry only route, so they are left out: they cannot change a result. The
+params module (config.py) mostly validates, but select runs its trials_for_shard, so select lists
+it. A plug-in dataset or model module inside the study directory is added to the steps that
+import it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
-    "select": ["select.py", "io.py"],
+    "select": ["select.py", "config.py", "io.py"],  # config.trials_for_shard names the trials
     "fit": ["fit_step.py", "fit.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "io.py"],
     "predict": ["predict.py", "fit_step.py", "fit.py", "io.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
