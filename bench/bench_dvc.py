@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import git_project, run  # noqa: E402  (one definition of a study copy)
 
+from scalelab import study as study_names  # noqa: E402  (conftest put the checkout's workflow/ on sys.path)
+
 CORES = os.cpu_count() or 1
 SAME_BYTES = ["results/fit.json", "results/tables/best.csv", "results/predictions.json"]
 DVC = str(Path(sys.executable).with_name("dvc"))
@@ -90,7 +92,7 @@ def main() -> None:
     p.add_argument("--skip-study", action="store_true", help="measure the per-stage overhead only")
     args = p.parse_args()
     params = yaml.safe_load(Path(args.params).read_text())
-    n_trials = len(params["shards"]["exponents"]) * len(params["grid"]["width"]) * len(params["grid"]["lr"]) * len(params["grid"]["seed"])
+    n_trials = len(study_names.all_trials(params))
     print(f"machine: {platform.node()}, {CORES} cores, {platform.processor() or platform.machine()}; "
           f"python {platform.python_version()}; study {args.params}: {n_trials} trials")
     with tempfile.TemporaryDirectory(prefix="bench-dvc-") as tmp:

@@ -48,7 +48,7 @@ def main() -> None:
             walls, inside = [], []
             for rep in range(REPEATS):
                 out = f"results/b{k}-{width}-{rep}"
-                walls.append(timed([py, "-m", "scalelab", "train", "--k", str(k), "--width", str(width), "--lr", "0.01",
+                walls.append(timed([py, "-m", "scalelab", "train", "--k", str(k), "--family", "cnn1d", "--width", str(width), "--lr", "0.01",
                                     "--seed", "0", "--shard", f"data/shards/k{k}.npy", "--out-dir", out], env, study))
                 inside.append(json.loads((study / out / "run.json").read_text())["seconds"])
             wall, train = statistics.median(walls), statistics.median(inside)

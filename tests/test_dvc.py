@@ -18,7 +18,8 @@ UP_TO_DATE = "Data and pipelines are up to date."
 
 
 def small_params() -> dict:
-    """4 shards x 2 trials: the fewest points the fit accepts, in about a minute per engine."""
+    """4 shards x 3 trials (cnn1d 2 widths, mlp 1): the fewest points the fit accepts, in about a
+    minute per engine."""
     params = tiny_params()
     params["shards"]["exponents"] = [8, 9, 10, 11]
     params["grid"]["seed"] = [0]
@@ -54,7 +55,7 @@ def snakemade(tmp_path_factory):
 
 
 def test_repro_makes_every_output_and_leaves_git_clean(study):
-    for rel in SAME_BYTES + ["results/figures/learning_curve.png", "results/trials/k11/w16-lr0.01-s0/model.pt",
+    for rel in SAME_BYTES + ["results/figures/learning_curve.png", "results/trials/k11/cnn1d/w16-lr0.01-s0/model.pt",
                              "data/shards/k8.npy"]:
         assert (study / rel).exists(), rel
     assert dvc(study, "status").stdout.strip() == UP_TO_DATE
@@ -65,7 +66,7 @@ def test_repro_makes_every_output_and_leaves_git_clean(study):
 
 def test_engines_write_the_same_bytes(study, snakemade):
     trials = sorted(p.relative_to(study) for p in (study / "results/trials").rglob("metrics.json"))
-    assert len(trials) == 8
+    assert len(trials) == 12
     for rel in SAME_BYTES + [str(p) for p in trials]:
         assert (study / rel).read_bytes() == (snakemade / rel).read_bytes(), rel
 
@@ -104,13 +105,25 @@ def test_reverted_params_restore_from_run_cache_without_training(study):
     committed = (study / "results/fit.json").read_bytes()
     edit_params(study, "train", "weight_decay", 0.01)
     retrained = ran(dvc(study, "repro").stdout)
-    assert len([s for s in retrained if s.startswith("train@")]) == 8 and "select" in retrained
+    assert len([s for s in retrained if s.startswith("train@")]) == 4 * 2 and "select" in retrained  # shards x families
     git(study, "checkout", "params.yaml")
     out = dvc(study, "repro").stdout
     assert ran(out) <= {"figures"}, out  # figures keeps its images in git, so it has no run cache
-    for restored in ("train@8-8-0.01-0", "select", "fit", "predict"):
+    for restored in ("train@8-cnn1d", "train@11-mlp", "select", "fit", "predict"):
         assert f"Stage '{restored}' is cached - skipping run" in out, out
     assert (study / "results/fit.json").read_bytes() == committed
+    assert dvc(study, "status").stdout.strip() == UP_TO_DATE
+
+
+def test_a_family_grid_edit_reruns_only_that_familys_stages(study):
+    """DVC trains a family's whole grid in one stage per shard: widening mlp's grid reruns the
+    mlp stages (and select and predict, which read every family's grid), never cnn1d's."""
+    params = yaml.safe_load((study / "params.yaml").read_text())
+    params["models"]["mlp"]["width"] = [16, 32]
+    (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stale = set(json.loads(dvc(study, "status", "--json").stdout))
+    assert stale == {f"train@{k}-mlp" for k in (8, 9, 10, 11)} | {"select", "predict"}
+    git(study, "checkout", "params.yaml")
     assert dvc(study, "status").stdout.strip() == UP_TO_DATE
 
 

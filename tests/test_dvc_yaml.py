@@ -5,15 +5,15 @@ import re
 
 import pytest
 import yaml
-from conftest import ROOT, cli, dvc, git_project, tiny_params
+from conftest import ROOT, dvc, git_project, tiny_params
 
-from scalelab import config
+from scalelab import study as study_names
 from scalelab.steps import STEP_CODE, STEP_PARAMS, code_files
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-# Read by a DVC stage only: the matrix trains the full grid, so `train --full-grid` reads
-# grid.sample to refuse it (Snakemake draws the sample itself and never passes it to train).
-DVC_ONLY_PARAMS = {"train": {"grid.sample"}}
+# Read by a DVC stage only: DVC's train stage trains one family's whole grid on one shard
+# (`train --all`), so it reads that family's grid; a Snakemake job trains one trial it is given.
+DVC_ONLY_PARAMS = {"train": {"models.${item.family}", "grid"}}
 
 
 def stage(step: str) -> dict:
@@ -42,26 +42,20 @@ def test_stage_runs_the_step(step):
     assert re.match(rf"scalelab {step}\b", stage(step)["cmd"])
 
 
-def test_matrix_renders_trial_names_as_the_steps_do(tmp_path):
-    """${item.lr} must print a learning rate as str(float) does, or the engines' paths differ."""
+def test_matrix_renders_one_stage_per_shard_and_family_holding_its_trials(tmp_path):
+    """Each train stage's out is the folder of one family's trials on one shard, in which
+    Snakemake writes each trial: the same paths under both engines."""
     params = tiny_params()
     params["shards"]["exponents"] = [8, 9, 10]
-    params["grid"]["lr"] = [0.01, 0.003, 0.0001, 1.0]
     study = git_project(tmp_path / "study", params)
     listed = dvc(study, "stage", "list").stdout
     rendered = set(re.findall(r"^train@\S+\s+Outputs (\S+)$", listed, re.M))
-    expected = {f"results/trials/{config.shard_name(k)}/{t['name']}"
-                for k in params["shards"]["exponents"] for t in config.trials_for_shard(params, k)}
-    assert rendered == expected
+    assert rendered == {f"results/trials/k{k}/{f}" for k in (8, 9, 10) for f in ("cnn1d", "mlp")}
+    assert {t["dir"].rsplit("/", 1)[0] for t in study_names.all_trials(params)} == {r.split("results/trials/")[1] for r in rendered}
     assert set(re.findall(r"^shard@\S+\s+Outputs (\S+)$", listed, re.M)) == {f"data/shards/k{k}.npy" for k in (8, 9, 10)}
 
 
-def test_full_grid_train_refuses_grid_sample(tmp_path):
-    params = tiny_params()
-    params["grid"]["sample"] = 1
-    study = git_project(tmp_path / "study", params)
-    proc = cli("train", "--k", "6", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "x.npy",
-               "--out-dir", "out", "--full-grid", cwd=study)
-    assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and "grid.sample" in proc.stderr and "snakemake" in proc.stderr, proc.stderr
-    assert "grid.sample is set" in cli("check", cwd=study).stdout
+def test_lr_folder_names_are_pythons_str_of_the_float():
+    """A trial's folder prints its learning rate as str(float) does, the way YAML values read back."""
+    assert [study_names.trial_name(8, lr, 0) for lr in (0.01, 0.003, 0.0001, 1.0)] == [
+        "w8-lr0.01-s0", "w8-lr0.003-s0", "w8-lr0.0001-s0", "w8-lr1.0-s0"]

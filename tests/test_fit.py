@@ -113,3 +113,45 @@ def test_fit_curve_cli_rejects_bad_csv(tmp_path):
     assert proc.stderr.strip().count("\n") == 0
     assert "size,error" in proc.stderr
     assert not (tmp_path / "f.json").exists()
+
+
+def law(alpha: float, beta: float, gamma: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (alpha * SIZES ** beta + gamma) * np.exp(rng.normal(0, NOISE, len(SIZES)))
+
+
+def verdict(curves: dict[str, np.ndarray]) -> dict:
+    from scalelab.fit_step import compare_exponents
+
+    fits = {name: fit.fit_learning_curve(SIZES, eps, best_guess=0.9, n_boot=300, seed=1) for name, eps in curves.items()}
+    return compare_exponents({name: r["beta_g_ci"] for name, r in fits.items()})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_families_sharing_an_exponent_overlap(seed):
+    """The paper's finding within a domain: same beta_g, different intercepts alpha."""
+    c = verdict({"small": law(4.0, -0.45, 0.03, seed), "big": law(2.0, -0.45, 0.03, seed + 10)})
+    assert c["overlap"] and c["apart"] == []
+    assert "consistent with one exponent" in c["verdict"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_families_with_different_exponents_do_not_overlap(seed):
+    c = verdict({"steep": law(4.0, -0.6, 0.01, seed), "flat": law(1.0, -0.2, 0.01, seed + 10),
+                 "steep2": law(3.0, -0.6, 0.01, seed + 20)})
+    assert not c["overlap"]
+    assert ["steep", "flat"] in c["apart"] and ["flat", "steep2"] in c["apart"] and ["steep", "steep2"] not in c["apart"]
+    assert "differ" in c["verdict"] and "steep vs flat" in c["verdict"]
+
+
+def test_overlap_needs_one_value_in_every_interval():
+    from scalelab.fit_step import compare_exponents
+
+    # Pairwise each touches its neighbour, but no value lies in all three.
+    c = compare_exponents({"a": [-0.5, -0.4], "b": [-0.42, -0.3], "c": [-0.32, -0.2]})
+    assert not c["overlap"] and c["apart"] == [["a", "c"]]
+    assert compare_exponents({"only": [-0.5, -0.4]})["verdict"] == "one family: nothing to compare"
+
+
+def test_a_flat_curve_needs_infinite_data_not_an_overflow():
+    assert fit.Curve(alpha=1.0, beta=-1e-4, gamma=0.0).data_for(0.01) == float("inf")

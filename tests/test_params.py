@@ -3,16 +3,18 @@
 import pytest
 from conftest import cli, copy_project, snakemake, write_params
 
-from scalelab import config
+from scalelab import config, study
 from scalelab.errors import ScalelabError
 
 CASES = [
     # (what to break, value, words the message must contain)
     (("data", "dataset"), "imagenet", ["data.dataset", "imagenet", "mnist1d"]),
-    (("model", "family"), "resnet", ["model.family", "resnet", "cnn1d"]),
+    (("models", "resnet"), {"width": [8], "lr": [0.01]}, ["models.resnet", "resnet", "cnn1d", "module:"]),
+    (("models", "cnn1d"), {"width": [8], "lr": [0.01], "module": "plugins.nowhere"}, ["models.cnn1d", "plugins.nowhere"]),
+    (("models", "my-net"), {"width": [8], "lr": [0.01]}, ["models", "'my-net'", "letters, digits and _"]),
     (("shards", "exponents"), [6, 7, 8, 12], ["shards.exponents", "data.pool_size", "4096"]),
-    (("grid", "width"), [], ["grid.width", "non-empty list"]),
-    (("grid", "lr"), ["1e-3"], ["grid.lr[0]", "'1e-3'", "decimals"]),
+    (("models", "mlp"), {"width": [], "lr": [0.01]}, ["models.mlp.width", "non-empty list"]),
+    (("models", "mlp"), {"width": [8], "lr": ["1e-3"]}, ["models.mlp.lr[0]", "'1e-3'", "decimals"]),
     (("train", "batch_size"), "big", ["train.batch_size", "'big'", "positive integer"]),
     (("train", "device"), "tpu", ["train.device", "auto, cpu, cuda"]),
     (("train", "precision"), "fp16", ["train.precision", "fp32, or bf16"]),
@@ -80,14 +82,20 @@ def test_dataset_too_small_for_the_pool(tmp_path, params):
     assert not (study / "data" / "pool.json").exists()
 
 
-def test_grid_sample_is_seeded_and_per_shard(params):
-    params["grid"].update(width=[4, 8, 16, 32], lr=[0.01, 0.003], sample=3, sample_seed=1)
+def test_grid_sample_is_seeded_and_per_shard_and_family(params):
+    params["models"]["cnn1d"].update(width=[4, 8, 16, 32], lr=[0.01, 0.003])
+    params["models"]["mlp"].update(width=[4, 8, 16, 32], lr=[0.01, 0.003])
+    params["grid"].update(sample=3, sample_seed=1)
     config.validate(params)
-    a = config.trials_for_shard(params, 7)
-    assert a == config.trials_for_shard(params, 7)  # seeded: the same every time
+    a = study.trials_for_shard(params, 7, "cnn1d")
+    assert a == study.trials_for_shard(params, 7, "cnn1d")  # seeded: the same every time
     assert len(a) == 3 * len(params["grid"]["seed"])
     configs = {(t["width"], t["lr"]) for t in a}
     assert len(configs) == 3
+    # Each shard and family draws its own sample.
+    draws = {frozenset((t["width"], t["lr"]) for t in study.trials_for_shard(params, k, f))
+             for k in (6, 7, 8, 9) for f in ("cnn1d", "mlp")}
+    assert len(draws) > 1
     params["grid"]["sample"] = 99
-    with pytest.raises(ScalelabError, match="grid.sample"):
+    with pytest.raises(ScalelabError, match="grid.sample.*models.cnn1d"):
         config.validate(params)

@@ -11,11 +11,12 @@ pytestmark = pytest.mark.slow
 
 OUTPUTS = [
     "data/pool.json", "data/shards/k6.npy", "data/shards/k10.npy",
-    "results/trials/k6/w8-lr0.01-s0/metrics.json", "results/trials/k10/w16-lr0.01-s1/model.pt",
+    "results/trials/k6/cnn1d/w8-lr0.01-s0/metrics.json", "results/trials/k10/cnn1d/w16-lr0.01-s1/model.pt",
+    "results/trials/k10/mlp/w16-lr0.01-s1/metrics.json", "results/figures/families.png", "results/figures/families.pdf",
     "results/tables/trials.csv", "results/tables/best.csv", "results/fit.json", "results/fit_samples.csv",
     "results/figures/learning_curve.png", "results/figures/learning_curve.pdf",
     "results/figures/model_size.png", "results/figures/val_loss_vs_params.pdf",
-    "results/predictions.json", "results/summary.md", "logs/train/k6/w8-lr0.01-s0.log",
+    "results/predictions.json", "results/summary.md", "logs/train/k6/cnn1d/w8-lr0.01-s0.log",
 ]
 AGGREGATES = {"select": 1, "fit": 1, "figures": 1, "predict": 1, "all": 1}
 
@@ -62,9 +63,16 @@ def test_every_output_is_made(study):
     for key in ("beta_g", "beta_g_ci", "alpha", "gamma", "beta_p", "r2"):
         assert key in fit
     assert fit["beta_g"] < 0
+    # Two families, each with its own fit; the first listed is the primary one at the top level.
+    assert fit["family"] == "cnn1d" and list(fit["families"]) == ["cnn1d", "mlp"]
+    assert fit["families"]["cnn1d"]["beta_g"] == fit["beta_g"] != fit["families"]["mlp"]["beta_g"]
+    assert set(fit["comparison"]["beta_g_ci"]) == {"cnn1d", "mlp"} and isinstance(fit["comparison"]["overlap"], bool)
+    best = (study / "results/tables/best.csv").read_text().splitlines()
+    assert len(best) == 1 + 2 * 5  # one row per family and shard
     summary = (study / "results/summary.md").read_text()
     assert "beta_g" in summary and "figures/learning_curve.png" in summary
-    log = (study / "logs/train/k10/w16-lr0.01-s0.log").read_text()
+    assert "## Families compared" in summary and "| mlp |" in summary and "**Verdict:**" in summary
+    log = (study / "logs/train/k10/cnn1d/w16-lr0.01-s0.log").read_text()
     assert log.count("\nstep ") >= 3  # a line per evaluation
 
 
@@ -92,12 +100,17 @@ def test_predict_keys_rerun_predict_and_only_the_figure_that_reads_them(study):
 
 def test_new_shard_size_runs_only_its_jobs_and_the_aggregates(study):
     with params_changed(study, "shards", "exponents", [6, 7, 8, 9, 10, 11]):
-        assert scheduled_jobs(study) == {"shard": 1, "train": 4, **AGGREGATES}
+        assert scheduled_jobs(study) == {"shard": 1, "train": 6, **AGGREGATES}
+
+
+def test_a_wider_grid_for_one_family_runs_only_its_new_trials(study):
+    with params_changed(study, "models", "mlp", {"width": [16, 32], "lr": [0.01]}):
+        assert scheduled_jobs(study) == {"train": 5 * 2, **AGGREGATES}
 
 
 def test_training_code_reruns_every_trial_but_not_prepare_or_shards(study):
     with edited(study / "workflow/scalelab/train.py", '"""Step `train`', '"""Step `train` (edited)'):
-        assert scheduled_jobs(study) == {"train": 20, **AGGREGATES}
+        assert scheduled_jobs(study) == {"train": 30, **AGGREGATES}
 
 
 def test_fit_code_reruns_from_fit_on(study):
@@ -112,7 +125,7 @@ def test_changed_fit_key_really_reruns_and_updates(study):
                 "results/figures/learning_curve.pdf"]
     before_bytes = {p: (study / p).read_bytes() for p in products}
     before = json.loads((study / "results/fit.json").read_text())
-    trial = study / "results/trials/k6/w8-lr0.01-s0/metrics.json"
+    trial = study / "results/trials/k6/cnn1d/w8-lr0.01-s0/metrics.json"
     trial_mtime = trial.stat().st_mtime_ns
     with params_changed(study, "fit", "bootstrap", 40):
         snakemake(study)

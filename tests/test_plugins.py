@@ -18,7 +18,7 @@ def readme_plugin(name: str) -> str:
 
 def test_readme_plugins_run_a_trial(tmp_path, params):
     params["data"]["dataset"] = "plugins.gauss"
-    params["model"]["family"] = "plugins.wide_mlp"
+    params["models"] = {"wide": {"module": "plugins.wide_mlp", "width": [16], "lr": [0.01]}}
     study = copy_project(tmp_path, params)
     (study / "plugins").mkdir()
     for name in ("gauss", "wide_mlp"):
@@ -26,14 +26,14 @@ def test_readme_plugins_run_a_trial(tmp_path, params):
 
     assert cli("check", cwd=study).returncode == 0
     for args in (["prepare"], ["shard", "--k", "8", "--out", "data/shards/k8.npy"],
-                 ["train", "--k", "8", "--width", "16", "--lr", "0.01", "--seed", "0",
+                 ["train", "--k", "8", "--family", "wide", "--width", "16", "--lr", "0.01", "--seed", "0",
                   "--shard", "data/shards/k8.npy", "--out-dir", "trial"]):
         proc = cli(*args, cwd=study)
         assert proc.returncode == 0, proc.stderr
     info = json.loads((study / "data/pool.json").read_text())
     assert info["dataset"] == "plugins.gauss" and info["n_classes"] == 2 and info["input_shape"] == [8]
     metrics = json.loads((study / "trial/metrics.json").read_text())
-    assert metrics["family"] == "plugins.wide_mlp" and metrics["params"] == 8 * 16 + 16 + 16 * 2 + 2
+    assert metrics["family"] == "wide" and metrics["module"] == "plugins.wide_mlp" and metrics["params"] == 8 * 16 + 16 + 16 * 2 + 2
     assert metrics["test_error"] < 0.45  # two blobs 0.8 apart in 8 dims are learnable
 
     # Editing a plug-in reruns its steps: it is among their code inputs.

@@ -7,8 +7,8 @@ import pandas as pd
 from scalelab.select import select_best
 
 
-def trial(width, lr, seed, val_loss, status="ok", size=128, params=None):
-    return {"shard": "k7", "k": 7, "size": size, "width": width, "lr": lr, "seed": seed,
+def trial(width, lr, seed, val_loss, status="ok", size=128, params=None, family="cnn1d"):
+    return {"family": family, "shard": "k7", "k": 7, "size": size, "width": width, "lr": lr, "seed": seed,
             "params": params or width * 100, "status": status, "train_loss": 0.1, "train_error": 0.1,
             "val_loss": val_loss, "val_error": val_loss / 2, "test_loss": val_loss, "test_error": val_loss / 2}
 
@@ -49,3 +49,11 @@ def test_selection_metric_is_a_parameter():
     rows[0]["val_error"], rows[1]["val_error"] = 0.5, 0.1
     assert select_best(pd.DataFrame(rows), "val_loss").loc[0, "width"] == 16
     assert select_best(pd.DataFrame(rows), "val_error").loc[0, "width"] == 32
+
+
+def test_best_per_family_and_shard_in_the_order_families_appear():
+    rows = [trial(16, 0.01, 0, 0.3, family="mlp"), trial(32, 0.01, 0, 0.2, family="mlp"),
+            trial(16, 0.01, 0, 0.1, family="cnn1d"), trial(32, 0.01, 0, 0.4, family="cnn1d")]
+    best = select_best(pd.DataFrame(rows), "val_loss")
+    # Each family gets its own winner, even though cnn1d w16 beats every mlp.
+    assert list(zip(best["family"], best["width"])) == [("mlp", 32), ("cnn1d", 16)]

@@ -24,10 +24,10 @@ STAMP = "0.1.0+slurm-test"  # the copy's version: proves the jobs ran the copy's
 
 
 def small_params() -> dict:
-    """3 shards x 2 seeds: the fewest trials the fit accepts (all in its power-law region)."""
+    """3 shards x 2 seeds of one family: the fewest trials the fit accepts (all in its power-law region)."""
     params = tiny_params()
     params["shards"]["exponents"] = [9, 10, 11]
-    params["grid"]["width"] = [8]
+    params["models"] = {"cnn1d": {"width": [8], "lr": [0.01]}}
     params["train"]["device"] = "auto"  # the GPU SLURM grants if torch can use it, else CPU
     return params
 
@@ -82,7 +82,7 @@ def on_slurm(tmp_path_factory, cluster):
 
 
 def trial_dirs(study: Path) -> list[Path]:
-    return sorted(p.parent for p in (study / "results/trials").glob("*/*/metrics.json"))
+    return sorted(p.parent for p in (study / "results/trials").glob("*/*/*/metrics.json"))
 
 
 def test_every_trial_ran_in_a_slurm_job_with_a_gpu_and_the_study_code(on_slurm):
@@ -135,9 +135,9 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     params = small_params()
     params["train"].update(min_steps=3000, max_steps=3000, patience=1000, eval_every=20)  # about 10 s
     study = copy_project(tmp_path, params, extra=("profiles", "slurm"))
-    trial = "results/trials/k9/w8-lr0.01-s0"
+    trial = "results/trials/k9/cnn1d/w8-lr0.01-s0"
     cmd, env = profile_run(cluster, study, f"{trial}/metrics.json")
-    log = study / "logs/train/k9/w8-lr0.01-s0.log"
+    log = study / "logs/train/k9/cnn1d/w8-lr0.01-s0.log"
     with subprocess.Popen(cmd, cwd=study, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         try:
             deadline = time.monotonic() + STUDY_TIMEOUT
@@ -154,7 +154,7 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     assert info["resumed_from_step"] > 0 and info["slurm_job_id"] not in first_job
     assert not (study / trial / ".checkpoint.pt").exists()
     # The same trial run straight through, outside SLURM, gives the same bytes.
-    proc = cli("train", "--k", "9", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "data/shards/k9.npy",
+    proc = cli("train", "--k", "9", "--family", "cnn1d", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "data/shards/k9.npy",
                "--out-dir", "straight", cwd=study)
     assert proc.returncode == 0, proc.stderr
     for name in ("metrics.json", "history.csv", "model.pt"):

@@ -22,7 +22,7 @@ def study(tmp_path_factory):
 
 
 def train_trial(study, out, lr="0.01", seed="0", width="8"):
-    return cli("train", "--k", "8", "--width", width, "--lr", lr, "--seed", seed,
+    return cli("train", "--k", "8", "--family", "cnn1d", "--width", width, "--lr", lr, "--seed", seed,
                "--shard", "data/shards/k8.npy", "--out-dir", out, cwd=study)
 
 
@@ -54,6 +54,25 @@ def test_divergence_is_recorded_as_failed(study):
     assert metrics["test_error"] is None
 
 
+def test_a_family_trained_in_one_process_equals_one_job_per_trial(study):
+    """DVC trains a family's trials in one process (`--all`), Snakemake one per job: the bytes
+    must not depend on which, or the engines could not take over each other's results."""
+    proc = cli("train", "--k", "8", "--family", "cnn1d", "--all", "--shard", "data/shards/k8.npy",
+               "--out-dir", "family", cwd=study)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (study / "family").iterdir()) == ["w16-lr0.01-s0", "w16-lr0.01-s1", "w8-lr0.01-s0", "w8-lr0.01-s1"]
+    assert train_trial(study, "alone", seed="1", width="16").returncode == 0
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (study / "family/w16-lr0.01-s1" / name).read_bytes() == (study / "alone" / name).read_bytes(), name
+
+
+def test_train_needs_a_known_family_and_one_trial_or_all(study):
+    proc = cli("train", "--k", "8", "--family", "resnet", "--all", "--shard", "x.npy", "--out-dir", "o", cwd=study)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cnn1d, mlp" in proc.stderr
+    proc = cli("train", "--k", "8", "--family", "mlp", "--shard", "x.npy", "--out-dir", "o", cwd=study)
+    assert proc.returncode == 2 and "--width, --lr and --seed" in proc.stderr
+
+
 def test_step_budget_grows_with_shard_size():
     cfg = {"batch_size": 256, "epochs": 40, "min_steps": 250, "max_steps": 4000}
     budgets = [train.step_budget(cfg, 2**k) for k in range(6, 18)]
@@ -67,7 +86,7 @@ def run_args(study) -> dict:
 
     params = yaml.safe_load((study / "params.yaml").read_text())
     return dict(params=params, pool_dir=str(study / "data/pool"), info_path=str(study / "data/pool.json"),
-                shard_path=str(study / "data/shards/k8.npy"), k=8, width=8, lr=0.01, seed=0)
+                shard_path=str(study / "data/shards/k8.npy"), k=8, family="cnn1d", width=8, lr=0.01, seed=0)
 
 
 def preempt_after_third_evaluation(args, out, monkeypatch):

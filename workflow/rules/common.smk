@@ -1,6 +1,6 @@
 # Names and paths derived from params.yaml, shared by every rule.
 
-from scalelab import config as scalelab_config
+from scalelab import study
 from scalelab.pool import split_paths
 from scalelab.steps import code_files, param_values
 
@@ -8,10 +8,10 @@ from scalelab.steps import code_files, param_values
 # than they would wait in a GPU queue (and prepare runs once).
 localrules: all, prepare, shard, select, fit, figures, predict
 
-SHARD_SIZES = scalelab_config.shard_sizes(config)  # {"k7": 128, ...}
+SHARD_SIZES = study.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])
 POOL_FILES = [str(p) for p in split_paths("data/pool").values()]
-TRIAL_DIR = "results/trials/k{k}/w{width}-lr{lr}-s{seed}"
+TRIAL_DIR = "results/trials/k{k}/{family}/w{width}-lr{lr}-s{seed}"
 
 
 def code(step):
@@ -25,23 +25,20 @@ def step_params(step):
 
 
 def trial_metrics():
-    """metrics.json of every trial of every shard, as params.yaml defines them."""
-    return [
-        f"results/trials/k{k}/{t['name']}/metrics.json"
-        for k in EXPONENTS
-        for t in scalelab_config.trials_for_shard(config, k)
-    ]
+    """metrics.json of every trial of every family on every shard, as params.yaml defines them."""
+    return [f"results/trials/{t['dir']}/metrics.json" for t in study.all_trials(config)]
 
 
 FIGURES = [
     f"results/figures/{name}.{fmt}"
-    for name in ("learning_curve", "model_size", "val_loss_vs_params")
+    for name in ("learning_curve", "model_size", "val_loss_vs_params", "families")
     for fmt in config["figures"]["formats"]
 ]
 
 
 wildcard_constraints:
     k=r"\d+",
+    family=r"[A-Za-z][A-Za-z0-9_]*",
     width=r"\d+",
     seed=r"\d+",
     lr=r"[^/]+",

@@ -1,6 +1,6 @@
-# One trial: an early-stopped training run of one (width, lr, seed) on one shard.
-# Its params are the train and model sections only: the grid decides which trials exist,
-# not how each one trains, so widening the grid adds jobs without rerunning old ones.
+# One trial: an early-stopped training run of one family's (width, lr, seed) on one shard.
+# Its params are the train section and the family's module only: the grid decides which trials
+# exist, not how each one trains, so widening a grid adds jobs without rerunning old ones.
 # Resources: a GPU unless the study trains on CPU (locally, `--resources gpu=N` caps how many
 # trials hold one at once; unconstrained without it). Group: a cluster batches each shard's
 # trials by group-components (slurm/config.yaml); local runs ignore groups.
@@ -17,14 +17,15 @@ rule train:
         run=f"{TRIAL_DIR}/run.json",
     params:
         **step_params("train"),
+        module=lambda wildcards: study.family_module(config, wildcards.family),
         out_dir=TRIAL_DIR,
     log:
-        "logs/train/k{k}/w{width}-lr{lr}-s{seed}.log",
+        "logs/train/k{k}/{family}/w{width}-lr{lr}-s{seed}.log",
     threads: 1
     resources:
         gpu=0 if config["train"]["device"] == "cpu" else 1,
     group:
         lambda wildcards: f"trials_k{wildcards.k}"
     shell:
-        "scalelab train --k {wildcards.k} --width {wildcards.width} --lr {wildcards.lr} --seed {wildcards.seed}"
+        "scalelab train --k {wildcards.k} --family {wildcards.family} --width {wildcards.width} --lr {wildcards.lr} --seed {wildcards.seed}"
         " --shard {input.shard} --out-dir {params.out_dir} 2> {log}"

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from . import config
+from . import study
 
 
 def describe(params: dict) -> str:
-    sizes = config.shard_sizes(params)
-    per_shard = {name: len(config.trials_for_shard(params, k)) for name, k in zip(sizes, sorted(params["shards"]["exponents"]))}
+    sizes = study.shard_sizes(params)
+    trials = study.all_trials(params)
+    per_shard = [sum(t["k"] == k for t in trials) for k in sorted(params["shards"]["exponents"])]
     lines = [
         f"dataset {params['data']['dataset']}: pool {params['data']['pool_size']}, "
         f"validation {params['data']['val_size']}, test {params['data']['test_size']}",
-        f"model family {params['model']['family']}, widths {params['grid']['width']}, "
-        f"learning rates {params['grid']['lr']}, seeds {params['grid']['seed']}",
+        *(f"model family {family} ({study.family_module(params, family)}): widths {grid['width']}, learning rates {grid['lr']}"
+          for family, grid in params["models"].items()),
+        f"seeds {params['grid']['seed']}" + (f", {params['grid']['sample']} sampled (width, lr) configs per shard and family"
+                                             if params["grid"]["sample"] is not None else ""),
         "shards: " + ", ".join(f"{name}={size}" for name, size in sizes.items()),
-        f"trials: {sum(per_shard.values())} ({', '.join(str(n) for n in per_shard.values())} per shard)",
+        f"trials: {len(trials)} ({', '.join(str(n) for n in per_shard)} per shard)",
     ]
-    if params["grid"]["sample"] is not None:
-        lines.append("grid.sample is set: run this study with snakemake (dvc repro trains the full grid and refuses it)")
     return "\n".join(lines)
 
 

@@ -40,17 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", required=True)
 
-    s = step("train", "train one trial on one shard with early stopping")
+    s = step("train", "train one trial (or, with --all, every trial of a family) on one shard with early stopping")
     s.add_argument("--k", type=int, required=True)
-    s.add_argument("--width", type=int, required=True)
-    s.add_argument("--lr", type=float, required=True)
-    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--family", required=True, help="a family named under models: in params.yaml")
+    s.add_argument("--width", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--all", action="store_true",
+                   help="train every trial params.yaml gives the family on this shard, each in OUT_DIR/<trial> (dvc.yaml)")
     s.add_argument("--pool-dir", default="data/pool")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--shard", required=True, help="the shard's index file")
     s.add_argument("--out-dir", required=True)
-    s.add_argument("--full-grid", action="store_true",
-                   help="the caller trains every grid config (dvc.yaml's matrix): refuse a grid.sample")
 
     s = step("select", "tabulate every trial and pick the best per shard")
     s.add_argument("--trials-dir", default="results/trials")
@@ -105,9 +106,16 @@ def dispatch(args: argparse.Namespace) -> None:
         shard.run(params, args.info, args.k, args.out)
     elif args.step == "train":
         from . import train
-        if args.full_grid:
-            config.require_full_grid(params, args.params)
-        train.run(params, args.pool_dir, args.info, args.shard, args.k, args.width, args.lr, args.seed, args.out_dir)
+        if args.family not in params["models"]:
+            raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
+                                f"use one of {', '.join(params['models'])}")
+        if args.all:
+            train.run_family(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.out_dir)
+        elif None in (args.width, args.lr, args.seed):
+            raise ScalelabError("train: give --width, --lr and --seed for one trial, or --all for every trial of the family")
+        else:
+            train.run(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
+                      args.seed, args.out_dir)
     elif args.step == "select":
         from . import select
         select.run(params, args.trials_dir, args.out_dir)

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from . import registry
+from .study import family_module, shard_sizes
 from .errors import ScalelabError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "params.schema.yaml"
@@ -35,8 +36,14 @@ def _schema_error_message(error, schema: dict, source: str) -> str:
     # Walk the schema to the nearest description on the key's path: it states the fix.
     node, fix = schema, None
     for part in error.absolute_path:
-        node = node.get("items", {}) if isinstance(part, int) else node.get("properties", {}).get(part, {})
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:  # a named key, or one of a mapping's free keys (models.<family>)
+            extra = node.get("additionalProperties")
+            node = node.get("properties", {}).get(part, extra if isinstance(extra, dict) else {})
         fix = node.get("description", fix)
+    if "propertyNames" in error.schema_path:  # a bad key name, reported at its parent mapping
+        fix = node.get("propertyNames", {}).get("description", fix)
     fix = fix or "see the comments in params.yaml"
     return f"{source}: {key}: {error.instance!r} is not valid; expected {fix}"
 
@@ -54,7 +61,8 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
         raise ScalelabError(_schema_error_message(errors[0], schema, source))
 
     registry.check("dataset", params["data"]["dataset"])
-    registry.check("model", params["model"]["family"])
+    for family in params["models"]:
+        registry.check("model", family_module(params, family), key=f"models.{family}")
 
     largest = max(shard_sizes(params).values())
     if largest > params["data"]["pool_size"]:
@@ -75,12 +83,13 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
             f"{source}: shards.exponents: {n_shards} shard sizes are too few to fit; "
             f"fit.min_points asks for at least {params['fit']['min_points']}: add exponents"
         )
-    n_configs = len(params["grid"]["width"]) * len(params["grid"]["lr"])
-    if params["grid"]["sample"] is not None and params["grid"]["sample"] > n_configs:
-        raise ScalelabError(
-            f"{source}: grid.sample: {params['grid']['sample']} exceeds the {n_configs} (width, lr) configs of the grid; "
-            "lower it or set it to null for the full grid"
-        )
+    for family, grid in params["models"].items():
+        n_configs = len(grid["width"]) * len(grid["lr"])
+        if params["grid"]["sample"] is not None and params["grid"]["sample"] > n_configs:
+            raise ScalelabError(
+                f"{source}: grid.sample: {params['grid']['sample']} exceeds the {n_configs} (width, lr) configs of "
+                f"models.{family}; lower it or set it to null for the full grid"
+            )
     return params
 
 
@@ -97,48 +106,3 @@ def load(path: str | Path = "params.yaml") -> dict:
         where = f" line {mark.line + 1}" if mark else ""
         raise ScalelabError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the indentation or quoting") from None
     return validate(params, str(path))
-
-
-# --- names derived from params: one definition for Snakemake, DVC and the steps -------------
-
-def shard_name(k: int) -> str:
-    """Shard id used in paths, from its exponent (DVC can iterate exponents, not compute sizes)."""
-    return f"k{k}"
-
-
-def shard_sizes(params: dict) -> dict[str, int]:
-    """{shard name: size}, smallest first."""
-    base = params["shards"]["base"]
-    return {shard_name(k): base**k for k in sorted(params["shards"]["exponents"])}
-
-
-def trial_name(width: int, lr: float, seed: int) -> str:
-    # str(lr) matches how DVC renders ${item.lr}, so both engines agree on paths.
-    return f"w{width}-lr{lr}-s{seed}"
-
-
-def require_full_grid(params: dict, source: str = "params.yaml") -> None:
-    """DVC's matrix trains every (width, lr, seed) of the grid; a seeded sample of it per shard
-    cannot be written as a matrix, so an engine running the full grid refuses grid.sample."""
-    if params["grid"]["sample"] is not None:
-        raise ScalelabError(
-            f"{source}: grid.sample: {params['grid']['sample']} is not supported by dvc repro, whose matrix trains "
-            "the full grid; set grid.sample: null, or run the sampled study with snakemake"
-        )
-
-
-def trials_for_shard(params: dict, k: int) -> list[dict]:
-    """The trials of shard k: the full grid, or a seeded sample of its (width, lr) configs,
-    each with every seed (selection needs the median over seeds)."""
-    import random
-
-    grid = params["grid"]
-    configs = [(w, lr) for w in grid["width"] for lr in grid["lr"]]
-    if grid["sample"] is not None:
-        rng = random.Random(f"{grid['sample_seed']}-{k}")  # a string seed is hashed stably
-        configs = sorted(rng.sample(configs, grid["sample"]), key=configs.index)
-    return [
-        {"width": w, "lr": lr, "seed": s, "name": trial_name(w, lr, s)}
-        for (w, lr) in configs
-        for s in grid["seed"]
-    ]

@@ -1,5 +1,6 @@
-"""Step `figures`: the learning curve, the model-size curve, and validation loss against model
-size for every shard. Each as PNG and a vector format, sized for one column of a paper.
+"""Step `figures`: the primary family's learning curve, model-size curve and validation loss
+against model size for every shard; and every family's learning curve on shared axes. Each as PNG
+and a vector format, sized for one column of a paper.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ import pandas as pd
 
 from . import fit, fit_step, io
 
-FIGURES = ("learning_curve", "model_size", "val_loss_vs_params")
+FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families")
 REGION_COLORS = {"small-data": "#f2d7d5", "power-law": "#d6eaf8", "irreducible": "#e8e8e8"}
 LABELS = {"test_error": "test error", "test_loss": "test loss (nats)", "val_error": "validation error",
-          "val_loss": "validation loss (nats)"}
+          "val_loss": "validation loss (nats)", "test_bits": "test bits per {token}", "val_bits": "validation bits per {token}"}
+
+
+def axis_labels(result: dict) -> tuple[str, str]:
+    """x and y labels in the data's unit: examples, or characters (bits per character) for text."""
+    unit = result.get("unit", "examples")
+    return f"training {unit} m", LABELS[result["metric"]].format(token=unit.rstrip("s"))
 
 
 def _setup():
@@ -72,8 +79,9 @@ def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, m
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(left, right)
-    ax.set_xlabel("training examples m")
-    ax.set_ylabel(LABELS[metric])
+    xlabel, ylabel = axis_labels(result)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     _plain_y_ticks(ax)
     ax.legend(loc="lower left", frameon=False)
 
@@ -101,7 +109,7 @@ def model_size(ax, best: pd.DataFrame, result: dict):
             label=_ci(r"$\beta_p$", result["beta_p"], result["beta_p_ci"]))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("training examples m")
+    ax.set_xlabel(axis_labels(result)[0])
     ax.set_ylabel("parameters of the best model")
     ax.legend(loc="upper left", frameon=False)
 
@@ -127,6 +135,32 @@ def val_loss_vs_params(ax, fig, trials: pd.DataFrame):
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="shard size m", pad=0.02)
 
 
+def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
+    """Every family's best model per shard and fitted law on shared log-log axes: within one
+    problem the paper finds parallel lines (one beta_g), offset by their intercepts."""
+    whole = io.read_json(fit_json)
+    for i, family in enumerate(whole["families"]):
+        result, _ = fit_step.load(fit_json, family)
+        rows = best[best["family"] == family].sort_values("size")
+        color = f"C{i}"
+        ax.plot(rows["size"], rows[result["metric"]], "o", color=color, ms=3, zorder=3)
+        m_fit = np.geomspace(result["power_law_start"], float(rows["size"].max()), 100)
+        m_ext = np.geomspace(float(rows["size"].max()), extend_to, 50)
+        lo, hi = _band(result["samples"], np.concatenate([m_fit, m_ext]), lambda r, m: r[0] * m ** r[1] + r[2])
+        ax.fill_between(np.concatenate([m_fit, m_ext]), lo, hi, color=color, alpha=0.15, lw=0, zorder=1)
+        law = fit.Curve(result["alpha"], result["beta_g"], result["gamma"])
+        ax.plot(m_fit, law.error(m_fit), color=color, zorder=2, label=_ci(family + r": $\beta_g$", result["beta_g"], result["beta_g_ci"]))
+        ax.plot(m_ext, law.error(m_ext), "--", color=color, zorder=2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    xlabel, ylabel = axis_labels(whole)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _plain_y_ticks(ax)
+    overlap = "intervals overlap" if whole["comparison"]["overlap"] else "intervals do not overlap"
+    ax.legend(loc="lower left", frameon=False, title=overlap if len(whole["families"]) > 1 else None, title_fontsize=6)
+
+
 def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[Path]:
     paths = []
     for fmt in formats:
@@ -143,9 +177,12 @@ def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path
     plt = _setup()
     cfg = params["figures"]
     out = Path(out_dir)
-    trials = pd.read_csv(Path(tables_dir) / "trials.csv")
-    best = pd.read_csv(Path(tables_dir) / "best.csv").sort_values("size")
-    result, _ = fit_step.load(fit_json)
+    all_trials = pd.read_csv(Path(tables_dir) / "trials.csv")
+    all_best = pd.read_csv(Path(tables_dir) / "best.csv")
+    primary = io.read_json(fit_json)["family"]
+    result, _ = fit_step.load(fit_json, primary)
+    trials = all_trials[all_trials["family"] == primary]
+    best = all_best[all_best["family"] == primary].sort_values("size")
     metric = result["metric"]
     extend_to = float(best["size"].max()) * max(params["predict"]["data_multipliers"] or [1])
     w = cfg["width_in"]
@@ -164,5 +201,10 @@ def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path
     fig, ax = plt.subplots(figsize=(w, w * 0.7))
     val_loss_vs_params(ax, fig, trials)
     paths += _save(fig, out, "val_loss_vs_params", cfg["formats"], cfg["dpi"])
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(w, w * 0.8))
+    families(ax, all_best, fit_json, max(extend_to, float(best["size"].max()) * 2))
+    paths += _save(fig, out, "families", cfg["formats"], cfg["dpi"])
     plt.close(fig)
     return paths

@@ -40,7 +40,10 @@ class Curve:
         """The m at which the curve reaches `error` (inf if error <= gamma: never)."""
         if error <= self.gamma:
             return math.inf
-        return float(((error - self.gamma) / self.alpha) ** (1.0 / self.beta))
+        try:
+            return float(((error - self.gamma) / self.alpha) ** (1.0 / self.beta))
+        except OverflowError:  # a nearly flat curve (beta near 0) reaches it beyond any float
+            return math.inf
 
 
 def _log_residuals(curve: Curve, m, eps) -> np.ndarray:

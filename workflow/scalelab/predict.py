@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import fit, fit_step, io, registry
+from . import fit, fit_step, io, registry, study
 from .models import count_params
 
 MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
@@ -62,7 +62,8 @@ def predictions(result: dict, largest: int, multipliers: list[float], targets: l
         row["multiplier"] = row["size"] / largest
         row.update(params_at(row["size"]))
         for_targets.append(row)
-    return {"metric": result["metric"], "largest_shard": largest, "at_more_data": at_more_data, "for_target_error": for_targets}
+    return {"metric": result["metric"], "unit": result["unit"], "largest_shard": largest,
+            "at_more_data": at_more_data, "for_target_error": for_targets}
 
 
 def _without_lists(row: dict) -> dict:
@@ -76,18 +77,21 @@ def _without_lists(row: dict) -> dict:
     return flat
 
 
-def headline(result: dict, pred: dict, best: pd.DataFrame) -> dict:
-    """Pure: what a change to the study moved, as scalars: the laws with their intervals, the best
-    model of the largest shard, and every prediction keyed by its multiplier or target."""
+def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
+    """Pure: what a change to the study moved, as scalars: the primary family's laws with their
+    intervals, the best model of its largest shard, every prediction keyed by its multiplier or
+    target; and each family's learning-curve law, with whether their exponents' intervals overlap."""
     largest = best.sort_values("size").iloc[-1]
     best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
-                **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error")}}
+                **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error", "test_bits")}}
+    law_keys = ("beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma", "gamma_ci", "r2")
     return {
-        **_without_lists({k: result[k] for k in ("metric", "beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma",
-                                                  "gamma_ci", "r2", "beta_p", "beta_p_ci")}),
+        **_without_lists({k: result[k] for k in ("metric", *law_keys, "beta_p", "beta_p_ci")}),
         "best": best_row,
         "at_more_data": {f"{r['multiplier']:g}x": _without_lists(r) for r in pred["at_more_data"]},
         "for_target_error": {f"{r['error']:g}": _without_lists(r) for r in pred["for_target_error"]},
+        "families": {f: _without_lists({k: r[k] for k in law_keys}) for f, r in whole["families"].items()},
+        "exponents_overlap": whole["comparison"]["overlap"],
     }
 
 
@@ -114,23 +118,38 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _grid_edge_note(result: dict) -> list[str]:
+def _grid_edge_note(result: dict, family: str) -> list[str]:
     edge = result.get("grid_edge_sizes") or []
     if not edge:
         return []
     return [f"**Model-size law censored:** the best model is the widest in the grid at m = "
             f"{', '.join(f'{m:,}' for m in edge)}; a wider model may be better there, so beta_p and the model "
-            "sizes below are lower bounds. Add larger widths to grid.width to measure them.", ""]
+            f"sizes below are lower bounds. Add larger widths to models.{family}.width to measure them.", ""]
 
 
-def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str) -> str:
+def comparison_markdown(whole: dict, figures_rel: str, fmt: str) -> list[str]:
+    """The families side by side: does one exponent fit them all?"""
+    lines = ["## Families compared", "", f"![every family]({figures_rel}/families.{fmt})", "",
+             "| family | beta_g | 95% interval | alpha | gamma | R^2 | power law from m |", "|---|---|---|---|---|---|---|"]
+    for family, r in whole["families"].items():
+        lines.append(f"| {family} | {_fmt(r['beta_g'])} | {_ci(r['beta_g_ci'])} | {_fmt(r['alpha'])} | {_fmt(r['gamma'])} | "
+                     f"{r['r2']:.4f} | {_fmt(int(r['power_law_start']))} |")
+    return [*lines, "", f"**Verdict:** {whole['comparison']['verdict']}.", ""]
+
+
+def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str,
+                     whole: dict) -> str:
     metric = result["metric"]
+    family = whole["family"]
     lines = [
-        f"# scalelab study: {params['data']['dataset']} with {params['model']['family']}",
+        f"# scalelab study: {params['data']['dataset']} with {', '.join(whole['families'])}",
         "",
         f"![learning curve]({figures_rel}/learning_curve.{fmt})",
         "",
-        "## Learning curve",
+        *comparison_markdown(whole, figures_rel, fmt),
+        f"## Learning curve of {family}",
+        "",
+        f"Sizes m count {result['unit']}. The sections below are for {family}, the first family in params.yaml.",
         "",
         f"{metric}(m) = alpha * m^beta_g + gamma, fitted on {result['n_points']} shards from m = {int(result['power_law_start'])} "
         f"(smaller shards are in the small-data region: {', '.join(str(int(s)) for s in result['small_data_sizes']) or 'none'}).",
@@ -142,7 +161,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         f"| gamma | {_fmt(result['gamma'])} | {_ci(result['gamma_ci'])} |",
         f"| beta_p (model size) | {_fmt(result['beta_p'])} | {_ci(result['beta_p_ci'])} |",
         "",
-        *_grid_edge_note(result),
+        *_grid_edge_note(result, family),
         f"Fit quality: R^2 = {result['r2']:.4f} in log space (plain power law without gamma: R^2 = "
         f"{result['baseline']['r2']:.4f}, beta = {result['baseline']['beta_g']:.3f}); AIC {result['aic']:.1f} vs "
         f"{result['baseline']['aic']:.1f} (lower is better).",
@@ -154,14 +173,17 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
     ]
     for r in pred["at_more_data"]:
         lines.append(f"| {r['multiplier']:g}x largest shard | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+    for other, rows in pred.get("families", {}).items():
+        for r in rows:
+            lines.append(f"| {other}: {r['multiplier']:g}x | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
     lines += ["", f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
     for r in pred["for_target_error"]:
         lines.append(f"| {_fmt(r['error'])} | {_fmt(r['size'])} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
                      f"{_fmt(r['params'])} {_ci(r['params_ci'])} | {_fmt(r['width'])} |")
-    cols = ["size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error"]
+    cols = ["family", "size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error", "test_bits"]
     lines += [
         "",
-        "## Best model per shard",
+        "## Best model per family and shard",
         "",
         f"Chosen by the lowest median over seeds of {params['select']['metric']}; values are medians over seeds.",
         "",
@@ -178,15 +200,23 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
 
 
 def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str) -> dict:
-    result, _ = fit_step.load(fit_json)
-    best = pd.read_csv(Path(tables_dir) / "best.csv").sort_values("size")
+    whole = io.read_json(fit_json)
+    family = whole["family"]
+    result, _ = fit_step.load(fit_json, family)
+    all_best = pd.read_csv(Path(tables_dir) / "best.csv")
+    best = all_best[all_best["family"] == family].sort_values("size")
     info = io.read_json(info_path)
     largest = int(best["size"].max())
     cfg = params["predict"]
-    pred = predictions(result, largest, cfg["data_multipliers"], cfg["target_errors"], params["model"]["family"], info)
+    pred = {"family": family, **predictions(result, largest, cfg["data_multipliers"], cfg["target_errors"],
+                                            study.family_module(params, family), info)}
+    # The other families' error at more data: what each would buy, side by side.
+    others = [f for f in whole["families"] if f != family]
+    pred["families"] = {f: [{"multiplier": k, **fit.predict_error(fit_step.load(fit_json, f)[0], k * largest)}
+                            for k in cfg["data_multipliers"]] for f in others}
     io.write_json(out, pred)
-    io.write_json(metrics, headline(result, pred, best))
+    io.write_json(metrics, headline(result, pred, best, whole))
     # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.
     figures_rel = os.path.relpath(Path(fit_json).parent / "figures", Path(summary).parent)
-    io.write_text(summary, summary_markdown(params, result, pred, best, Path(figures_rel).as_posix(), "png"))
+    io.write_text(summary, summary_markdown(params, result, pred, all_best, Path(figures_rel).as_posix(), "png", whole))
     return pred

@@ -1,7 +1,9 @@
 """Step `prepare`: make the dataset once and split it into pool, validation and test sets.
 
-Writes data/pool/{pool,val,test}_{x,y}.npy and data/pool.json (sizes, classes, checksum).
-The three sets are disjoint by construction: one seeded permutation, cut in three.
+Writes data/pool/{pool,val,test}_{x,y}.npy and data/pool.json (sizes, classes, unit, checksum).
+A plain dataset (`make`) is cut in three by one seeded permutation, so the sets are disjoint by
+construction. A dataset that must hold data out its own way (text by file, CIFAR-10's own test
+batch) defines `make_splits` and returns the three sets itself.
 """
 
 from __future__ import annotations
@@ -24,30 +26,52 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
 
 
 def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
-    """Pure: generate, permute and cut. Returns the arrays and their description."""
+    """Pure: generate, permute and cut (or let the dataset split). Returns the arrays and their
+    description."""
     module = registry.load("dataset", data_cfg["dataset"])
     sizes = {"pool": data_cfg["pool_size"], "val": data_cfg["val_size"], "test": data_cfg["test_size"]}
+    options = data_cfg.get("options") or {}
+    if hasattr(module, "make_splits"):
+        return _own_splits(module, data_cfg, sizes, options)
     total = sum(sizes.values())
     if module.AVAILABLE is not None and total > module.AVAILABLE:
         raise ScalelabError(
             f"params.yaml: data.pool_size: pool + val + test = {total} exceeds the {module.AVAILABLE} "
             f"examples of '{data_cfg['dataset']}'; lower data.pool_size (or val_size, test_size)"
         )
-    x, y = module.make(total, data_cfg["seed"])
+    x, y = module.make(total, data_cfg["seed"], **options)
     order = np.random.default_rng(data_cfg["seed"]).permutation(total)
     arrays, start = {}, 0
     for split in SPLITS:
         idx = order[start:start + sizes[split]]
         arrays[f"{split}_x"], arrays[f"{split}_y"] = x[idx], y[idx]
         start += sizes[split]
-    info = {
+    return arrays, describe(data_cfg, module, arrays, sizes, int(module.N_CLASSES), 1, {})
+
+
+def _own_splits(module, data_cfg: dict, sizes: dict, options: dict) -> tuple[dict[str, np.ndarray], dict]:
+    made = module.make_splits(sizes, data_cfg["seed"], **options)
+    arrays = {}
+    for split in SPLITS:
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = made[split]
+    return arrays, describe(data_cfg, module, arrays, sizes, int(made["n_classes"]),
+                            int(made["tokens_per_example"]), made.get("info", {}))
+
+
+def describe(data_cfg: dict, module, arrays: dict, sizes: dict, n_classes: int, tokens: int, extra: dict) -> dict:
+    """pool.json: what later steps need to know about the data. Sizes are in the dataset's unit
+    (examples; characters or words for text), and an example holds `tokens_per_example` of them."""
+    return {
         "dataset": data_cfg["dataset"],
-        "n_classes": int(module.N_CLASSES),
-        "input_shape": list(x.shape[1:]),
+        "unit": getattr(module, "UNIT", "examples"),
+        "n_classes": n_classes,
+        "input_shape": list(arrays["pool_x"].shape[1:]),
+        "tokens_per_example": tokens,
         "sizes": sizes,
+        "examples": {split: int(len(arrays[f"{split}_y"])) for split in SPLITS},
         "sha256": checksum(arrays),
+        "dataset_info": extra,
     }
-    return arrays, info
 
 
 def run(params: dict, pool_dir: str, info_path: str) -> dict:

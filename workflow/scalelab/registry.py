@@ -25,7 +25,7 @@ BUILTIN = {
         "mlp": "scalelab.models.mlp",
     },
 }
-KEY = {"dataset": "data.dataset", "model": "model.family"}
+KEY = {"dataset": "data.dataset", "model": "models"}
 
 
 def _module_path(kind: str, name: str) -> str:
@@ -39,8 +39,9 @@ def _ensure_cwd_on_path() -> None:
         sys.path.insert(0, cwd)
 
 
-def check(kind: str, name: str) -> None:
-    """Raise a one-line error if `name` is neither built in nor importable; imports nothing."""
+def check(kind: str, name: str, key: str | None = None) -> None:
+    """Raise a one-line error if `name` is neither built in nor importable; imports nothing.
+    `key` is the params.yaml key the error names (default: data.dataset or models)."""
     if name in BUILTIN[kind]:
         return
     _ensure_cwd_on_path()
@@ -51,8 +52,8 @@ def check(kind: str, name: str) -> None:
     if not found:
         known = ", ".join(sorted(BUILTIN[kind]))
         raise ScalelabError(
-            f"params.yaml: {KEY[kind]}: unknown {kind} '{name}'; use one of {known} "
-            f"or the import path of your own module (e.g. plugins.my_{kind})"
+            f"params.yaml: {key or KEY[kind]}: unknown {kind} '{name}'; use one of {known} "
+            f"or the import path of your own module (e.g. {'module: ' if kind == 'model' else ''}plugins.my_{kind})"
         )
 
 

@@ -2,7 +2,8 @@
 
 Shards are nested: shard m is the first m entries of one seeded permutation of the pool, so a
 larger shard contains every smaller one and adding a size never changes an existing shard.
-Indices point into the pool only, so no shard can overlap the validation or test set.
+Indices point into the pool only, so no shard can overlap the validation or test set. Sizes count
+the dataset's unit: a text shard of m characters is m / context examples of `context` characters.
 """
 
 from __future__ import annotations
@@ -20,9 +21,21 @@ def shard_indices(pool_size: int, size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(pool_size)[:size].astype(np.int64)
 
 
+def examples_in(size: int, info: dict) -> int:
+    """A shard of `size` units (examples; characters or words for text) holds this many examples."""
+    tokens = info.get("tokens_per_example", 1)
+    if size % tokens:
+        raise ScalelabError(
+            f"params.yaml: shards.exponents: shard {size} ({info['unit']}) is not a whole number of examples of "
+            f"{tokens} {info['unit']}; use exponents k with base**k a multiple of {tokens}, or a smaller data.options.context"
+        )
+    return size // tokens
+
+
 def run(params: dict, info_path: str, k: int, out: str) -> np.ndarray:
-    pool_size = io.read_json(info_path)["sizes"]["pool"]
-    idx = shard_indices(pool_size, params["shards"]["base"] ** k, params["shards"]["seed"])
+    info = io.read_json(info_path)
+    n = examples_in(params["shards"]["base"] ** k, info)
+    idx = shard_indices(info["examples"]["pool"], n, params["shards"]["seed"])
     with io.atomic_path(out) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, idx)

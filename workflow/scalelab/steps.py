@@ -3,10 +3,11 @@ DVC's stage deps and params (dvc.yaml lists them literally; tests/test_dvc_yaml.
 it drifts from this file).
 
 Editing one of these files reruns that step and what follows it, and nothing else. The CLI
-dispatcher and the registry only route, so they are left out: they cannot change a result. The
-params module (config.py) mostly validates, but select runs its trials_for_shard, so select lists
-it. A plug-in dataset or model module inside the study directory is added to the steps that
-import it.
+dispatcher, the registry and the params loader (config.py) only route and validate, so they are
+left out: they cannot change a result. study.py names the trials, which train (DVC trains a
+family's trials in one stage) and select run. Every built-in model family is a dependency of the
+steps that build models, since a study may name any of them. A plug-in dataset or model module
+inside the study directory is added to the steps that import it.
 """
 
 from __future__ import annotations
@@ -16,27 +17,30 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 
+MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py"]
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py"],
     "shard": ["shard.py", "io.py"],
-    "train": ["train.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
-    "select": ["select.py", "config.py", "io.py"],  # config.trials_for_shard names the trials
+    "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
+    "select": ["select.py", "study.py", "io.py"],
     "fit": ["fit_step.py", "fit.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "io.py"],
-    "predict": ["predict.py", "fit_step.py", "fit.py", "io.py", "models/__init__.py", "models/cnn1d.py", "models/mlp.py"],
+    "predict": ["predict.py", "study.py", "fit_step.py", "fit.py", "io.py", *MODEL_CODE],
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "predict")}
 
 # The params.yaml keys each step reads (a section, or section.key). Only these rerun the step: the
-# grid decides which trials exist, not how one trains, so it is no param of `train`.
+# grid decides which trials exist, not how one trains, so it is no param of a Snakemake `train`
+# job (whose rule adds the one family module it builds). DVC's train stage trains a family's
+# whole grid, so dvc.yaml adds models.<family> and grid there (tests/test_dvc_yaml.py knows).
 STEP_PARAMS = {
     "prepare": ["data"],
     "shard": ["shards.base", "shards.seed"],
-    "train": ["train", "model"],
-    "select": ["select", "grid", "shards.exponents"],
+    "train": ["train"],
+    "select": ["select", "grid", "models", "shards.exponents"],
     "fit": ["fit"],
     "figures": ["figures", "predict.data_multipliers"],
-    "predict": ["predict", "model"],
+    "predict": ["predict", "models"],
 }
 
 
@@ -68,7 +72,11 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".") ->
     if params is not None:
         from .registry import BUILTIN
 
-        for kind, name in (("dataset", params["data"]["dataset"]), ("model", params["model"]["family"])):
+        from .study import family_module
+
+        plugins = [("dataset", params["data"]["dataset"])]
+        plugins += [("model", family_module(params, family)) for family in params["models"]]
+        for kind, name in plugins:
             if step in PLUGIN_STEPS[kind] and name not in BUILTIN[kind]:
                 plugin = _plugin_file(name, root)
                 if plugin:

@@ -34,13 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, device as devices, io, registry
+from . import __version__, device as devices, io, registry, study
 from .adam import Adam
 from .models import count_params
 from .pool import load_split
 from .progress import Progress
 
-EVAL_CHUNK = 4096  # examples per forward pass when evaluating (bounds memory, not results)
+EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
 CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
 CHECKPOINT = ".checkpoint.pt"
 
@@ -65,20 +65,26 @@ def set_determinism(device: torch.device) -> None:
         torch.use_deterministic_algorithms(True)
 
 
+def flat(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classifiers give [n, classes] for [n] targets; language models [n, L, vocab] for [n, L]
+    targets, one prediction per position. Both become [predictions, classes] and [predictions]."""
+    return logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
+
+
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> tuple[float, float]:
-    """Mean cross-entropy (nats) and classification error over a whole set."""
+    """Mean cross-entropy (nats per prediction) and error rate over a whole set."""
     model.eval()
     loss_sum, wrong = 0.0, 0
-    for start in range(0, len(y), EVAL_CHUNK):
+    chunk = max(1, EVAL_TOKENS // (y[0].numel() if len(y) else 1))
+    for start in range(0, len(y), chunk):
         with devices.autocast(x.device, precision):
-            logits = model(x[start:start + EVAL_CHUNK])
-        logits = logits.float()
-        target = y[start:start + EVAL_CHUNK]
+            logits = model(x[start:start + chunk])
+        logits, target = flat(logits.float(), y[start:start + chunk])
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         wrong += (logits.argmax(1) != target).sum().item()
     model.train()
-    return loss_sum / len(y), wrong / len(y)
+    return loss_sum / y.numel(), wrong / y.numel()
 
 
 class Trial:
@@ -134,7 +140,7 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batc
     while trial.step < budget:
         idx = trial.next_batch(batch)
         with devices.autocast(x_train.device, cfg["precision"]):
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            loss = F.cross_entropy(*flat(model(x_train[idx]), y_train[idx]))
         if not torch.isfinite(loss):
             return "diverged"
         trial.opt.zero_grad()
@@ -191,7 +197,25 @@ def resume(trial: Trial, ckpt_path: Path, fingerprint: dict, device, progress: P
     return trial.step
 
 
-def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
+def load_sets(pool_dir: str, shard_path: str, device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The shard's training examples and the whole validation and test sets, on `device`."""
+    shard = np.load(shard_path)
+    pool_x, pool_y = load_split(pool_dir, "pool")
+    sets = {"train": (pool_x[shard], pool_y[shard])}
+    sets["val"], sets["test"] = load_split(pool_dir, "val"), load_split(pool_dir, "test")
+    return {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
+
+
+def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str, out_dir: str) -> list[dict]:
+    """Every trial of `family` on shard k, one after another in this process, each into
+    out_dir/<trial name>: DVC's train stage (one per shard and family). Each trial seeds itself,
+    so it gives the same bytes as when Snakemake runs it alone."""
+    return [run(params, pool_dir, info_path, shard_path, k, family, t["width"], t["lr"], t["seed"],
+                str(Path(out_dir) / t["name"]))
+            for t in study.trials_for_shard(params, k, family)]
+
+
+def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str,
         width: int, lr: float, seed: int, out_dir: str) -> dict:
     cfg = params["train"]
     out = Path(out_dir)
@@ -201,26 +225,24 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
     device = devices.pick(cfg["device"], cfg["precision"], log=lambda text: print(text, file=sys.stderr, flush=True))
     set_determinism(device)
     info = io.read_json(info_path)
-    family = registry.load("model", params["model"]["family"])
+    module = study.family_module(params, family)
+    builder = registry.load("model", module)
 
-    shard = torch.from_numpy(np.load(shard_path))
-    pool_x, pool_y = load_split(pool_dir, "pool")
-    sets = {"train": (pool_x[shard.numpy()], pool_y[shard.numpy()])}
-    sets["val"], sets["test"] = load_split(pool_dir, "val"), load_split(pool_dir, "test")
-    sets = {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
+    sets = load_sets(pool_dir, shard_path, device)
     x_train, y_train = sets["train"]
-    m = len(y_train)
+    n = len(y_train)
+    m = n * info.get("tokens_per_example", 1)  # the shard's size in the data's unit
 
     torch.manual_seed(seed)  # initial weights
-    model = family.build(width, tuple(info["input_shape"]), info["n_classes"]).to(device)
-    trial = Trial(model, lr, cfg["weight_decay"], seed, m, device)
-    batch = min(cfg["batch_size"], m)
-    budget = step_budget(cfg, m)
+    model = builder.build(width, tuple(info["input_shape"]), info["n_classes"]).to(device)
+    trial = Trial(model, lr, cfg["weight_decay"], seed, n, device)
+    batch = min(cfg["batch_size"], n)
+    budget = step_budget(cfg, n)
 
-    name = f"k{k} (m={m}) w{width} lr{lr} s{seed}"
+    name = f"k{k} (m={m}) {family} w{width} lr{lr} s{seed}"
     progress = Progress(budget, f"train {name}")
     ckpt_path = out / CHECKPOINT
-    fingerprint = {"trial": [k, m, width, lr, seed], "train": cfg, "model": params["model"],
+    fingerprint = {"trial": [k, m, family, module, width, lr, seed], "train": cfg,
                    "device": device.type, "versions": [__version__, torch.__version__]}
     resumed_from = resume(trial, ckpt_path, fingerprint, device, progress)
 
@@ -243,7 +265,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int,
         "status": "ok" if stopped != "diverged" else "failed",
         "stopped": stopped,
         "shard": f"k{k}", "k": k, "size": m,
-        "family": params["model"]["family"], "width": width, "lr": lr, "seed": seed,
+        "family": family, "module": module, "width": width, "lr": lr, "seed": seed,
         "params": count_params(model),
         "steps": trial.step, "best_step": trial.best["step"], "budget": budget,
     }

@@ -1,10 +1,25 @@
 """Datasets. A dataset is a module with:
 
-    N_CLASSES: int
+    N_CLASSES: int | None          # classes (vocabulary size for text); None if make_splits reports it
     AVAILABLE: int | None          # how many examples exist (None: unlimited, generated)
-    def make(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    UNIT = "examples"              # optional: what params' sizes count ("characters", "words")
+    def make(n: int, seed: int, **options) -> tuple[np.ndarray, np.ndarray]:
         '''n examples (x float32 of shape [n, ...], y int64 class ids), deterministic in seed.'''
 
-`scalelab prepare` splits the n = pool + val + test examples into the three sets. Built-ins:
-mnist1d, digits; add your own by naming its module path in params.yaml (data.dataset).
+`scalelab prepare` splits the n = pool + val + test examples into the three sets with one seeded
+permutation. `options` is params.yaml's data.options, passed as keyword arguments.
+
+A dataset that must hold data out its own way (text by whole file, CIFAR-10's own test batch)
+defines instead
+
+    def make_splits(sizes: dict[str, int], seed: int, **options) -> dict:
+        '''sizes: {"pool", "val", "test"} in UNITs. Returns {"pool": (x, y), "val": (x, y),
+        "test": (x, y), "n_classes": int, "tokens_per_example": int, "info": {...}}: split s
+        holds sizes[s] // tokens_per_example examples; info is small JSON for data/pool.json.'''
+
+For a language model an example is L tokens, x int64 [n, L] and y the next token at each
+position (int64 [n, L]); tokens_per_example is L, so shards count tokens (characters, words).
+
+Built-ins: mnist1d, digits, text_chars, text_words, cifar10; add your own by naming its module
+path in params.yaml (data.dataset).
 """

@@ -2,9 +2,11 @@
 
     def build(width: int, input_shape: tuple[int, ...], n_classes: int) -> torch.nn.Module
 
-`width` is the one size knob the grid searches (grid.width); the number of parameters it gives
-is what the model-size law s(m) is fitted on. Built-ins: cnn1d, mlp; add your own by naming its
-module path in params.yaml (model.family).
+`width` is the one size knob the grid searches (models.<family>.width); the number of parameters
+it gives is what the model-size law s(m) is fitted on. A classifier maps [n, *input_shape] to
+logits [n, n_classes]; a language model maps tokens [n, L] to logits [n, L, n_classes], and
+training scores every position. Built-ins: cnn1d, mlp, cnn2d, lstm, transformer; add your own
+with `module: <its import path>` under models: in params.yaml.
 """
 
 from __future__ import annotations

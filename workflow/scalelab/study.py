@@ -1,0 +1,62 @@
+"""Names derived from params.yaml, one definition for Snakemake, DVC and the steps: shard sizes,
+the model families, and the trials each family runs on each shard (with their folders).
+
+Kept apart from config.py (which loads and validates) because the steps that train and select
+run these functions: editing them reruns those steps, editing a validation message should not.
+"""
+
+from __future__ import annotations
+
+
+def shard_name(k: int) -> str:
+    """Shard id used in paths, from its exponent (DVC can iterate exponents, not compute sizes)."""
+    return f"k{k}"
+
+
+def shard_sizes(params: dict) -> dict[str, int]:
+    """{shard name: size}, smallest first."""
+    base = params["shards"]["base"]
+    return {shard_name(k): base**k for k in sorted(params["shards"]["exponents"])}
+
+
+def trial_name(width: int, lr: float, seed: int) -> str:
+    # str(lr) matches how DVC renders a float, so both engines agree on paths.
+    return f"w{width}-lr{lr}-s{seed}"
+
+
+def families(params: dict) -> list[str]:
+    """The model families to compare, in params.yaml's order; the first is the study's primary one."""
+    return list(params["models"])
+
+
+def family_module(params: dict, family: str) -> str:
+    """What to import for a family: its `module:` if given, else its name (a built-in)."""
+    return params["models"][family].get("module", family)
+
+
+def trials_for_shard(params: dict, k: int, family: str) -> list[dict]:
+    """The trials of one family on shard k: its full (width, lr) grid, or a seeded sample of it,
+    each with every seed (selection needs the median over seeds)."""
+    import random
+
+    grid = params["models"][family]
+    configs = [(w, lr) for w in grid["width"] for lr in grid["lr"]]
+    sample = params["grid"]["sample"]
+    if sample is not None:
+        rng = random.Random(f"{params['grid']['sample_seed']}-{k}-{family}")  # a string seed is hashed stably
+        configs = sorted(rng.sample(configs, sample), key=configs.index)
+    return [
+        {"family": family, "width": w, "lr": lr, "seed": s, "name": trial_name(w, lr, s)}
+        for (w, lr) in configs
+        for s in params["grid"]["seed"]
+    ]
+
+
+def all_trials(params: dict) -> list[dict]:
+    """Every trial of the study, with its shard exponent `k` and folder `dir` under the trials folder."""
+    return [
+        {**t, "k": k, "dir": f"{shard_name(k)}/{family}/{t['name']}"}
+        for k in sorted(params["shards"]["exponents"])
+        for family in families(params)
+        for t in trials_for_shard(params, k, family)
+    ]
