@@ -19,10 +19,12 @@ BUILTIN = {
     "dataset": {
         "mnist1d": "scalelab.datasets.mnist1d",
         "digits": "scalelab.datasets.digits",
+        "cifar10": "scalelab.datasets.cifar10",
     },
     "model": {
         "cnn1d": "scalelab.models.cnn1d",
         "mlp": "scalelab.models.mlp",
+        "cnn2d": "scalelab.models.cnn2d",
     },
 }
 KEY = {"dataset": "data.dataset", "model": "models"}
