@@ -20,11 +20,15 @@ BUILTIN = {
         "mnist1d": "scalelab.datasets.mnist1d",
         "digits": "scalelab.datasets.digits",
         "cifar10": "scalelab.datasets.cifar10",
+        "text_chars": "scalelab.datasets.text_chars",
+        "text_words": "scalelab.datasets.text_words",
     },
     "model": {
         "cnn1d": "scalelab.models.cnn1d",
         "mlp": "scalelab.models.mlp",
         "cnn2d": "scalelab.models.cnn2d",
+        "lstm": "scalelab.models.lstm",
+        "transformer": "scalelab.models.transformer",
     },
 }
 KEY = {"dataset": "data.dataset", "model": "models"}

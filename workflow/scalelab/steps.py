@@ -17,9 +17,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 
-MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py"]
+MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py", "models/cnn2d.py", "models/lstm.py", "models/transformer.py"]
 STEP_CODE = {
-    "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py"],
+    "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
+                "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],
