@@ -31,7 +31,7 @@ def copy_study(dest: Path, params: Path) -> None:
 
 
 def train_seconds(study: Path) -> tuple[int, float]:
-    runs = list((study / "results" / "trials").glob("*/*/run.json"))
+    runs = list((study / "results" / "trials").glob("*/*/*/run.json"))  # k{k}/{family}/{trial}
     return len(runs), sum(json.loads(p.read_text())["seconds"] for p in runs)
 
 

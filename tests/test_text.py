@@ -184,3 +184,11 @@ def test_a_tiny_character_lm_study_end_to_end(tmp_path, corpus):
     best = (study / "results/tables/best.csv").read_text()
     assert "test_bits" in best.splitlines()[0]
     assert "Sizes m count characters" in (study / "results/summary.md").read_text()
+
+
+@pytest.mark.parametrize("dataset, hint", [("text_words", "use one of context, files, min_count, vocab_size"),
+                                           ("digits", "it takes none")])
+def test_an_unknown_data_option_is_one_line_naming_it(dataset, hint):
+    data = {"dataset": dataset, "options": {"contxt": 64}, "pool_size": 1024, "val_size": 256, "test_size": 256, "seed": 0}
+    with pytest.raises(ScalelabError, match=rf"data.options.contxt: dataset '{dataset}' has no option 'contxt'; {hint}"):
+        prepare.make_splits(data)

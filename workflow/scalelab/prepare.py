@@ -9,6 +9,7 @@ batch) defines `make_splits` and returns the three sets itself.
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 
@@ -31,6 +32,7 @@ def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
     module = registry.load("dataset", data_cfg["dataset"])
     sizes = {"pool": data_cfg["pool_size"], "val": data_cfg["val_size"], "test": data_cfg["test_size"]}
     options = data_cfg.get("options") or {}
+    check_options(module.make_splits if hasattr(module, "make_splits") else module.make, data_cfg["dataset"], options)
     if hasattr(module, "make_splits"):
         return _own_splits(module, data_cfg, sizes, options)
     total = sum(sizes.values())
@@ -47,6 +49,19 @@ def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
         arrays[f"{split}_x"], arrays[f"{split}_y"] = x[idx], y[idx]
         start += sizes[split]
     return arrays, describe(data_cfg, module, arrays, sizes, int(module.N_CLASSES), 1, {})
+
+
+def check_options(make, dataset: str, options: dict) -> None:
+    """A one-line error for a data.options key the dataset does not take (a typo would otherwise
+    be a TypeError deep in the call)."""
+    parameters = inspect.signature(make).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [name for name in list(parameters)[2:]]  # after (n or sizes, seed)
+    for key in options:
+        if key not in known:
+            hint = f"use one of {', '.join(sorted(known))}" if known else "it takes none: leave data.options empty"
+            raise ScalelabError(f"params.yaml: data.options.{key}: dataset '{dataset}' has no option '{key}'; {hint}")
 
 
 def _own_splits(module, data_cfg: dict, sizes: dict, options: dict) -> tuple[dict[str, np.ndarray], dict]:
