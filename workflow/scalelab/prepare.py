@@ -32,8 +32,9 @@ def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
     module = registry.load("dataset", data_cfg["dataset"])
     sizes = {"pool": data_cfg["pool_size"], "val": data_cfg["val_size"], "test": data_cfg["test_size"]}
     options = data_cfg.get("options") or {}
-    check_options(module.make_splits if hasattr(module, "make_splits") else module.make, data_cfg["dataset"], options)
-    if hasattr(module, "make_splits"):
+    own = hasattr(module, "make_splits")
+    check_options(module.make_splits if own else module.make, data_cfg["dataset"], options)
+    if own:
         return _own_splits(module, data_cfg, sizes, options)
     total = sum(sizes.values())
     if module.AVAILABLE is not None and total > module.AVAILABLE:
@@ -57,7 +58,7 @@ def check_options(make, dataset: str, options: dict) -> None:
     parameters = inspect.signature(make).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return
-    known = [name for name in list(parameters)[2:]]  # after (n or sizes, seed)
+    known = list(parameters)[2:]  # after (n or sizes, seed)
     for key in options:
         if key not in known:
             hint = f"use one of {', '.join(sorted(known))}" if known else "it takes none: leave data.options empty"

@@ -97,10 +97,16 @@ def windows(stream: np.ndarray, context: int) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.int64), y.astype(np.int64)
 
 
+def check_whole_number(key: str, value, least: int, example: int) -> int:
+    """A data.options value that must be an integer >= least (YAML's true is not one)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ScalelabError(f"params.yaml: data.options.{key}: '{value}' is not a whole number >= {least}; "
+                            f"use e.g. {example}")
+    return value
+
+
 def check_context(sizes: dict, context, unit: str) -> int:
-    if not isinstance(context, int) or isinstance(context, bool) or context < 1:
-        raise ScalelabError(f"params.yaml: data.options.context: '{context}' is not a positive whole number of "
-                            f"{unit}; use e.g. 128")
+    check_whole_number("context", context, 1, 128)
     for s in SPLIT_ORDER:
         if sizes[s] % context:
             raise ScalelabError(f"params.yaml: data.{s}_size: {sizes[s]} {unit} is not a whole number of "

@@ -23,7 +23,6 @@ import re
 import numpy as np
 
 from . import text
-from ..errors import ScalelabError
 
 N_CLASSES = None  # from the pool's vocabulary, reported by make_splits
 AVAILABLE = None
@@ -46,10 +45,8 @@ def vocabulary(pool_words: list[str], vocab_size: int, min_count: int) -> list[s
 def make_splits(sizes: dict, seed: int, files: str | None = None, context: int = 64,
                 vocab_size: int = 8192, min_count: int = 2) -> dict:
     context = text.check_context(sizes, context, UNIT)
-    for key, value, least in (("vocab_size", vocab_size, 2), ("min_count", min_count, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ScalelabError(f"params.yaml: data.options.{key}: '{value}' is not a whole number >= {least}; "
-                                f"use e.g. {8192 if key == 'vocab_size' else 2}")
+    text.check_whole_number("vocab_size", vocab_size, 2, 8192)
+    text.check_whole_number("min_count", min_count, 1, 2)
     words, info = text.deal_files(sizes, seed, files, tokenize, UNIT)
     vocab = vocabulary(words["pool"], vocab_size, min_count)
     ids = {w: i for i, w in enumerate(vocab)}
