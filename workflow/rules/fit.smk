@@ -2,6 +2,7 @@
 rule fit:
     input:
         best="results/tables/best.csv",
+        trials="results/tables/trials.csv",
         info="data/pool.json",
         code=code("fit"),
     output:
@@ -12,4 +13,4 @@ rule fit:
     log:
         "logs/fit.log",
     shell:
-        "scalelab fit --best {input.best} --info {input.info} --out {output.fit} 2> {log}"
+        "scalelab fit --best {input.best} --trials {input.trials} --info {input.info} --out {output.fit} 2> {log}"

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = step("fit", "fit the learning curve and the model-size law")
     s.add_argument("--best", default="results/tables/best.csv")
+    s.add_argument("--trials", default="results/tables/trials.csv", help="every trial: the seeds behind each point")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", default="results/fit.json")
 
@@ -67,9 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="where to write the fit JSON")
     s.add_argument("--predict", type=_floats, default=[], help="sizes to predict the error at, e.g. 1e6,1e7")
     s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes); helps find the small-data region")
-    s.add_argument("--bootstrap", type=int, default=1000)
+    s.add_argument("--bootstrap", type=int, default=400)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--min-points", type=int, default=3)
+    s.add_argument("--law", default="auto", choices=["auto", "power", "hestness", "m3", "m4", "broken", "plateau"],
+                   help="the law to report (default auto: the best backtest)")
+
+    s = sub.add_parser("backtest", help="print how well each law predicts the largest sizes of a curve (CSV with size,error)")
+    s.add_argument("points", help="CSV with columns size,error; several rows per size (seeds) give the noise")
+    s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes)")
 
     s = step("figures", "draw the learning-curve and model-size figures")
     s.add_argument("--tables-dir", default="results/tables")
@@ -90,7 +97,11 @@ def dispatch(args: argparse.Namespace) -> None:
     # Import only the step that runs: `import torch` costs a second, and only `train` needs it.
     if args.step == "fit-curve":
         from . import fit_curve
-        fit_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points)
+        fit_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points, args.law)
+        return
+    if args.step == "backtest":
+        from . import fit_curve
+        print(fit_curve.backtest_table(args.points, args.best_guess))
         return
 
     from . import config
@@ -121,7 +132,7 @@ def dispatch(args: argparse.Namespace) -> None:
         select.run(params, args.trials_dir, args.out_dir)
     elif args.step == "fit":
         from . import fit_step
-        fit_step.run(params, args.best, args.info, args.out)
+        fit_step.run(params, args.best, args.trials, args.info, args.out)
     elif args.step == "figures":
         from . import figures
         figures.run(params, args.tables_dir, args.fit, args.out_dir)

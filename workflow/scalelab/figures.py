@@ -38,9 +38,9 @@ def _setup():
     return plt
 
 
-def _band(samples: np.ndarray, m: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
-    values = np.array([fn(row, m) for row in samples])
-    return np.percentile(values, 2.5, axis=0), np.percentile(values, 97.5, axis=0)
+def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """2.5 and 97.5 percentiles over bootstrap rows (rows x points)."""
+    return np.nanpercentile(values, 2.5, axis=0), np.nanpercentile(values, 97.5, axis=0)
 
 
 def _ci(name: str, value: float, ci) -> str:
@@ -53,14 +53,14 @@ def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, m
     ax.plot(best["size"], best[metric], "o-", color="black", ms=3, lw=1.2, label="best per shard", zorder=4)
 
     start, m_max = result["power_law_start"], float(best["size"].max())
-    m_fit = np.geomspace(start, m_max, 100)
+    m_fit = np.geomspace(result["fit_start"], m_max, 100)
     m_ext = np.geomspace(m_max, extend_to, 50)
-    law = fit.Curve(result["alpha"], result["beta_g"], result["gamma"])
+    law = fit.fitted_of(result)
     m_all = np.concatenate([m_fit, m_ext])
-    lo, hi = _band(result["samples"], m_all, lambda r, m: r[0] * m ** r[1] + r[2])
+    lo, hi = _band(fit.sample_errors(result, result["samples"], m_all))
     ax.fill_between(m_all, lo, hi, color="C0", alpha=0.2, lw=0, zorder=1, label="95% band")
     ax.plot(m_fit, law.error(m_fit), color="C0", zorder=3,
-            label=_ci(r"$\beta_g$", result["beta_g"], result["beta_g_ci"]))
+            label=_ci(r"$\beta_g$", result["beta_g"], result["beta_g_ci"]) + f" ({result['law']})")
     ax.plot(m_ext, law.error(m_ext), "--", color="C0", zorder=3, label="extrapolation")
     if result.get("best_guess"):
         ax.axhline(result["best_guess"], color="0.3", ls=":", lw=0.8, label="best guess")
@@ -97,16 +97,21 @@ def _plain_y_ticks(ax):
 
 
 def model_size(ax, best: pd.DataFrame, result: dict):
-    in_law = best[best["size"] >= result["power_law_start"]]
+    measured = best[best["size"].isin(result["size_law_sizes"])]
+    censored = best[best["size"].isin(result["grid_edge_sizes"])]
     rest = best[best["size"] < result["power_law_start"]]
-    ax.plot(in_law["size"], in_law["params"], "o", color="black", ms=3, label="best model (power-law region)")
+    ax.plot(measured["size"], measured["params"], "o", color="black", ms=3, label="best model (fitted)")
+    if len(censored):
+        ax.plot(censored["size"], censored["params"], "^", color="C3", ms=3, label="widest in grid (censored)")
     if len(rest):
         ax.plot(rest["size"], rest["params"], "o", mfc="none", color="0.5", ms=3, label="best model (small data)")
-    m = np.geomspace(float(in_law["size"].min()), float(in_law["size"].max()), 50)
-    lo, hi = _band(result["size_samples"], m, lambda r, m_: r[0] * m_ ** r[1])
-    ax.fill_between(m, lo, hi, color="C1", alpha=0.2, lw=0)
-    ax.plot(m, result["alpha_p"] * m ** result["beta_p"], color="C1",
-            label=_ci(r"$\beta_p$", result["beta_p"], result["beta_p_ci"]))
+    if result["beta_p"] is not None:
+        m = np.geomspace(float(measured["size"].min()), float(measured["size"].max()), 50)
+        size_law = result["size_samples"]
+        lo, hi = _band(size_law[:, :1] * m[None, :] ** size_law[:, 1:2])
+        ax.fill_between(m, lo, hi, color="C1", alpha=0.2, lw=0)
+        ax.plot(m, result["alpha_p"] * m ** result["beta_p"], color="C1",
+                label=_ci(r"$\beta_p$", result["beta_p"], result["beta_p_ci"]))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(axis_labels(result)[0])
@@ -144,11 +149,11 @@ def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
         rows = best[best["family"] == family].sort_values("size")
         color = f"C{i}"
         ax.plot(rows["size"], rows[result["metric"]], "o", color=color, ms=3, zorder=3)
-        m_fit = np.geomspace(result["power_law_start"], float(rows["size"].max()), 100)
+        m_fit = np.geomspace(result["fit_start"], float(rows["size"].max()), 100)
         m_ext = np.geomspace(float(rows["size"].max()), extend_to, 50)
-        lo, hi = _band(result["samples"], np.concatenate([m_fit, m_ext]), lambda r, m: r[0] * m ** r[1] + r[2])
+        lo, hi = _band(fit.sample_errors(result, result["samples"], np.concatenate([m_fit, m_ext])))
         ax.fill_between(np.concatenate([m_fit, m_ext]), lo, hi, color=color, alpha=0.15, lw=0, zorder=1)
-        law = fit.Curve(result["alpha"], result["beta_g"], result["gamma"])
+        law = fit.fitted_of(result)
         ax.plot(m_fit, law.error(m_fit), color=color, zorder=2, label=_ci(family + r": $\beta_g$", result["beta_g"], result["beta_g_ci"]))
         ax.plot(m_ext, law.error(m_ext), "--", color=color, zorder=2)
     ax.set_xscale("log")
@@ -157,8 +162,9 @@ def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _plain_y_ticks(ax)
-    overlap = "intervals overlap" if whole["comparison"]["overlap"] else "intervals do not overlap"
-    ax.legend(loc="lower left", frameon=False, title=overlap if len(whole["families"]) > 1 else None, title_fontsize=6)
+    c = whole["comparison"]
+    title = f"exponents: {c['verdict']}" + (f" (p = {c['p_value']:.2g})" if "p_value" in c else "")
+    ax.legend(loc="lower left", frameon=False, title=title if len(whole["families"]) > 1 else None, title_fontsize=6)
 
 
 def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[Path]:

@@ -1,109 +1,67 @@
-"""The science: fit learning curves and model-size laws, with bootstrap uncertainty.
+"""The science: fit learning curves by several laws, backtest them, and give calibrated intervals.
 
-Pure functions on arrays; no files. Conventions follow Hestness et al. 2017:
+Pure functions on arrays; no files. The steps, for one curve of errors eps at sizes m:
 
-    learning curve   eps(m) = alpha * m**beta_g + gamma     (beta_g < 0, gamma >= 0)
-    model size       s(m)   = alpha_p * m**beta_p
+1. noise: with several seeds per size, their spread estimates the noise of each point's log
+   error (`seed_noise`); it weights the fit and sizes the intervals.
+2. regions: the small-data region (error near guessing, flatter than the law after it) is found
+   as before (`power_law_start`); laws that only describe the power-law region (power, hestness)
+   are fitted after it, the others model the bend and use every point.
+3. backtest: each law is refitted on the curve minus its last 1, 2 and 3 points and scored by
+   the error of its extrapolation to them (mean |log predicted - log observed|), next to
+   persistence (predicting the last observed value). Judge a law by what it predicts, never by R^2.
+4. law: `auto` takes the law with the smallest backtest error among those that could be
+   backtested on every split; or the one named in params.yaml.
+5. intervals: parametric bootstrap of the chosen law: the fitted curve plus noise of the measured
+   size (seed spread, inflated when the law misses the points by more than that), refitted.
 
-Fits are least squares in log space (every decade of error counts the same), with
-alpha > 0, beta_g < 0 and 0 <= gamma < min(eps). The small-data region, where error sits near
-best-guessing and the curve is flatter than a power law, is found and left out automatically.
+Conventions (Hestness et al. 2017): eps(m) ~ alpha * m^beta_g + gamma at large m, the model size
+s(m) = alpha_p * m^beta_p. Every law reports its large-m asymptote in those terms.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
+from . import laws
 from .errors import ScalelabError
 
-BETA_BOUNDS = (-5.0, -1e-6)  # a learning curve must fall; steeper than m^-5 is not a curve
-GAMMA_CEILING = 0.999  # gamma stays below the smallest observed error (or eps could not reach it)
 CI_LEVEL = 95.0
+HOLDOUTS = (1, 2, 3)  # backtest: predict the last 1, 2, 3 points from the rest
+MIN_TRAIN_POINTS = 4  # a backtest split keeps at least this many points to fit on
+NOISE_PRIOR_DOF = 4.0  # seed variances are shrunk towards the pooled one with this weight
+NOISE_FLOOR = 0.003  # log-error noise never below 0.3%: two seeds that agree prove little
+FALLING_SLOPE = -0.01  # a curve flatter than m^-0.01 over its range is not a learning curve
 
 
-@dataclass(frozen=True)
-class Curve:
-    """eps(m) = alpha * m**beta + gamma."""
-
-    alpha: float
-    beta: float
-    gamma: float = 0.0
-
-    def error(self, m):
-        return self.alpha * np.power(np.asarray(m, dtype=float), self.beta) + self.gamma
-
-    def data_for(self, error: float) -> float:
-        """The m at which the curve reaches `error` (inf if error <= gamma: never)."""
-        if error <= self.gamma:
-            return math.inf
-        try:
-            return float(((error - self.gamma) / self.alpha) ** (1.0 / self.beta))
-        except OverflowError:  # a nearly flat curve (beta near 0) reaches it beyond any float
-            return math.inf
+def seed_noise(groups: list[np.ndarray]) -> dict:
+    """Noise of each point's log error from the seeds behind it: the sample variance of log
+    error at each size, shrunk towards the variance pooled over sizes (two seeds alone give a
+    wild estimate), divided by the seed count (a point is their median). Sizes with one seed get
+    the pooled value. Returns the per-point sigma and the pooled per-seed sd, or None without seeds."""
+    logs = [np.log(np.asarray(g, float)) for g in groups]
+    dof = np.array([len(g) - 1 for g in logs], float)
+    if dof.sum() == 0:
+        return {"sigma": None, "seed_sd": None, "seeds": [len(g) for g in logs]}
+    var = np.array([np.var(g, ddof=1) if len(g) > 1 else 0.0 for g in logs])
+    pooled = float(np.sum(var * dof) / dof.sum())
+    shrunk = (dof * var + NOISE_PRIOR_DOF * pooled) / (dof + NOISE_PRIOR_DOF)
+    sigma = np.maximum(np.sqrt(shrunk / np.array([len(g) for g in logs])), NOISE_FLOOR)
+    return {"sigma": sigma, "seed_sd": math.sqrt(pooled), "seeds": [len(g) for g in logs]}
 
 
-def _log_residuals(curve: Curve, m, eps) -> np.ndarray:
-    return np.log(curve.error(m)) - np.log(eps)
-
-
-def fit_plain(m, eps) -> Curve:
-    """Plain power law (gamma = 0): a straight line in log-log space."""
-    beta, log_alpha = np.polyfit(np.log(m), np.log(eps), 1)
-    return Curve(float(math.exp(log_alpha)), float(beta), 0.0)
-
-
-def fit_saturating(m, eps, init: Curve | None = None) -> Curve:
-    """alpha * m**beta + gamma by bounded least squares in log space, from several starts
-    (or, given `init`, from it and from its gamma = 0 variant: how the bootstrap refits)."""
-    m, eps = np.asarray(m, float), np.asarray(eps, float)
-    # Work in units of the geometric-mean size so alpha stays of order eps (good conditioning).
-    m_ref = float(np.exp(np.mean(np.log(m))))
-    x = m / m_ref
-    gamma_max = GAMMA_CEILING * float(eps.min())
-
-    def residuals(theta):
-        log_a, beta, gamma = theta
-        return np.log(np.exp(log_a) * x**beta + gamma) - np.log(eps)
-
-    def clip_beta(b):
-        return float(np.clip(b, BETA_BOUNDS[0] + 1e-3, BETA_BOUNDS[1] - 1e-3))
-
-    if init is None:
-        beta0 = clip_beta(fit_plain(x, eps).beta)
-        starts = []
-        for frac in (0.0, 0.3, 0.6, 0.9):
-            gamma0 = frac * gamma_max
-            a0 = max(float(np.exp(np.mean(np.log(np.maximum(eps - gamma0, 1e-12))))), 1e-12)
-            starts.append([math.log(a0), beta0, gamma0])
-    else:
-        log_a0 = math.log(init.alpha) + init.beta * math.log(m_ref)
-        starts = [[log_a0, clip_beta(init.beta), min(init.gamma, 0.9 * gamma_max)], [log_a0, clip_beta(init.beta), 0.0]]
-    best = None
-    for start in starts:
-        sol = least_squares(residuals, start, method="trf", x_scale=[1.0, 0.1, max(gamma_max, 1e-12)],
-                            bounds=([-50.0, BETA_BOUNDS[0], 0.0], [50.0, BETA_BOUNDS[1], gamma_max]))
-        if best is None or sol.cost < best.cost - 1e-15:
-            best = sol
-    log_a, beta, gamma = best.x
-    return Curve(float(math.exp(log_a) * m_ref ** (-beta)), float(beta), float(gamma))
-
-
-def r_squared_log(curve: Curve, m, eps) -> float:
-    y = np.log(eps)
-    ss_res = float(np.sum(_log_residuals(curve, m, eps) ** 2))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-
-
-def aic(curve: Curve, m, eps, n_params: int) -> float:
-    """Akaike information criterion for Gaussian log residuals (lower is better)."""
-    n = len(m)
-    rss = max(float(np.sum(_log_residuals(curve, m, eps) ** 2)), 1e-300)
-    return n * math.log(rss / n) + 2 * n_params
+def check_points(m, eps, what: str = "the curve") -> None:
+    if np.any(m <= 0) or np.any(eps <= 0) or not np.all(np.isfinite(eps)) or not np.all(np.isfinite(m)):
+        raise ScalelabError(f"{what}: sizes and errors must be positive and finite to fit a law in log space")
+    if len(np.unique(m)) < 3:
+        raise ScalelabError(f"{what}: {len(np.unique(m))} distinct sizes are too few to fit; at least 3 are needed")
+    slope = float(np.polyfit(np.log(m), np.log(eps), 1)[0])
+    if slope > FALLING_SLOPE:
+        raise ScalelabError(
+            f"{what} does not fall with data (error ~ m^{slope:+.3f} from m = {m.min():g} to {m.max():g}); "
+            "a learning curve must fall: check the metric (an error or loss, lower is better) and that the trials converged")
 
 
 def power_law_start(m, eps, best_guess: float | None, tolerance: float, min_points: int,
@@ -123,89 +81,230 @@ def power_law_start(m, eps, best_guess: float | None, tolerance: float, min_poin
             start += 1
     while n - start > min_points:
         segment = (log_eps[start + 1] - log_eps[start]) / (log_m[start + 1] - log_m[start])
-        rest = fit_plain(m[start + 1:], eps[start + 1:]).beta
+        rest = np.polyfit(log_m[start + 1:], log_eps[start + 1:], 1)[0]
         if segment > slope_ratio * rest:  # both negative: the segment is the flatter one
             start += 1
         else:
             break
-    if n - start < min_points:
-        raise ScalelabError(
-            f"only {n - start} of {n} points lie in the power-law region, fewer than the {min_points} a fit needs; "
-            "add larger shard sizes (shards.exponents) or lower fit.min_points"
-        )
-    return start
+    return min(start, max(n - min_points, 0))
 
 
-def bootstrap_curves(curve: Curve, m, eps, n_boot: int, seed: int, n_params: int = 3):
-    """Residual bootstrap in log space: resample the fit's residuals onto its fitted values and
-    refit. Residuals are inflated by sqrt(n / (n - p)), as a fit's residuals understate the noise."""
-    m, eps = np.asarray(m, float), np.asarray(eps, float)
-    fitted = curve.error(m)
-    resid = np.log(eps) - np.log(fitted)
-    n = len(m)
-    resid = resid * math.sqrt(n / max(n - n_params, 1))
+class Curve:
+    """One curve and how it is cut into regions: what every law, backtest and bootstrap refits."""
+
+    def __init__(self, m, eps, sigma=None, best_guess: float | None = None, tolerance: float = 0.15,
+                 slope_ratio: float = 0.5):
+        order = np.argsort(m)
+        self.m, self.eps = np.asarray(m, float)[order], np.asarray(eps, float)[order]
+        self.sigma = None if sigma is None else np.asarray(sigma, float)[order]
+        self.best_guess, self.tolerance, self.slope_ratio = best_guess, tolerance, slope_ratio
+        self.ctx = laws.context(self.eps, best_guess)
+
+    def prefix(self, n: int) -> "Curve":
+        c = Curve.__new__(Curve)
+        c.__dict__.update(self.__dict__)
+        c.m, c.eps = self.m[:n], self.eps[:n]
+        c.sigma = None if self.sigma is None else self.sigma[:n]
+        return c
+
+    def start(self, law: laws.Law) -> int:
+        """First point the law is fitted on: after the small-data region for power and hestness."""
+        if law.uses_small_data:
+            return 0
+        return power_law_start(self.m, self.eps, self.best_guess, self.tolerance, law.min_points, self.slope_ratio)
+
+    def points(self, law: laws.Law):
+        s = self.start(law)
+        return self.m[s:], self.eps[s:], None if self.sigma is None else self.sigma[s:]
+
+    def fit(self, law: laws.Law, init=None, eps=None) -> laws.Fitted:
+        m, e, sigma = self.points(law)
+        if eps is not None:
+            e = eps
+        return laws.fit_law(law, m, e, sigma, self.ctx, m_ref=float(np.exp(np.mean(np.log(self.m)))), init=init)
+
+
+def backtest(curve: Curve, names: list[str]) -> dict:
+    """Refit each law on the curve minus its last h points (h in HOLDOUTS, while MIN_TRAIN_POINTS
+    remain) and score its extrapolation: mean |log predicted - log observed| over the held-out
+    points (0.05 is about 5% off). Persistence predicts the last value it saw."""
+    n = len(curve.m)
+    splits = [h for h in HOLDOUTS if n - h >= MIN_TRAIN_POINTS]
+    table = {name: {} for name in [*names, "persistence"]}
+    for h in splits:
+        train, future_m, future = curve.prefix(n - h), curve.m[n - h:], curve.eps[n - h:]
+        table["persistence"][h] = float(np.mean(np.abs(np.log(future) - math.log(train.eps[-1]))))
+        for name in names:
+            law = laws.get(name)
+            try:
+                fitted = train.fit(law)
+            except ScalelabError:  # too few points on this split: not scored
+                continue
+            table[name][h] = float(np.mean(np.abs(fitted.log_error(future_m) - np.log(future))))
+    rows = []
+    for name, errors in table.items():
+        complete = bool(splits) and all(h in errors for h in splits)
+        rows.append({"law": name, "errors": {str(h): errors.get(h) for h in splits},
+                     "mean": float(np.mean(list(errors.values()))) if complete else None})
+    ranked = sorted((r for r in rows if r["mean"] is not None), key=lambda r: (r["mean"], r["law"]))
+    for rank, r in enumerate(ranked, 1):
+        r["rank"] = rank
+    return {"holdouts": splits, "metric": "mean |log predicted - log observed| on the held-out largest sizes",
+            "rows": rows}
+
+
+def choose_law(bt: dict, requested: str, curve: Curve | None = None, tolerance: float = 0.0) -> tuple[str, str]:
+    """The law to report, and why. A named law is taken as asked. `auto`: of the laws backtested
+    on every split, those within `tolerance` (the noise of a held-out point, in log units) of the
+    best backtest error predict equally well as far as the data can tell; among them, laws that
+    describe the whole curve (not just its power-law region) come first, then the plateau law, then
+    the smallest AICc on the whole curve (fit against parameters). Persistence is the baseline."""
+    scored = [r for r in bt["rows"] if r["law"] != "persistence" and r["mean"] is not None]
+    persistence = next(r for r in bt["rows"] if r["law"] == "persistence")["mean"]
+    if requested != "auto":
+        return requested, f"set in params (fit.law: {requested})"
+    if not scored:
+        return "hestness", "too few points to backtest any law; the Hestness law by default"
+    best_error = min(r["mean"] for r in scored)
+    tied = [r for r in scored if r["mean"] <= best_error + tolerance]
+    if any(laws.get(r["law"]).uses_small_data for r in tied):
+        tied = [r for r in tied if laws.get(r["law"]).uses_small_data]
+
+    def rank(r):
+        # The plateau law first: its beta_g is the slope of the power-law region by construction,
+        # where M4's c trades off against its k (in simulation its 95% intervals missed the true
+        # exponent a third of the time, bench/README.md); then the smallest AICc.
+        return (r["law"] != "plateau", aicc(curve.fit(laws.get(r["law"]))) if curve is not None else 0.0, r["law"])
+
+    chosen = min(tied, key=rank)
+    why = (f"backtest error {chosen['mean']:.4f} (mean |log error| predicting the last "
+           f"{', '.join(map(str, bt['holdouts']))} points; best of {len(scored)} laws {best_error:.4f}; "
+           f"{len(tied)} within the noise {tolerance:.4f}: " + ("the three-region law" if chosen["law"] == "plateau" else "the smallest AICc") + ")")
+    if persistence is not None:
+        verdict = "beats" if chosen["mean"] < persistence else "does NOT beat"
+        why += f"; {verdict} persistence ({persistence:.4f})"
+    return chosen["law"], why
+
+
+def aicc(fitted: laws.Fitted) -> float:
+    """Small-sample Akaike criterion of a weighted fit (chi^2 + 2p + 2p(p+1)/(n-p-1)); inf when
+    the law has as many parameters as points allow."""
+    n, p = fitted.n, fitted.law.n_params
+    if n - p - 1 <= 0:
+        return math.inf
+    return 2 * fitted.cost + 2 * p + 2 * p * (p + 1) / (n - p - 1)
+
+
+def bootstrap(curve: Curve, fitted: laws.Fitted, n_boot: int, seed: int) -> tuple[np.ndarray, dict]:
+    """Parametric bootstrap: the fitted curve plus log-normal noise of the measured size, refitted
+    from the fit. The noise is the seed spread when there is one, inflated by the lack of fit
+    (chi^2 per degree of freedom, when above 1); without seeds, the residuals' own scale."""
+    m, eps, sigma = curve.points(fitted.law)
+    dof = max(len(m) - fitted.law.n_params, 1)
+    scale = math.sqrt(2 * fitted.cost / dof)  # weighted residual scale: ~1 when the seeds explain the misfit
+    if sigma is None:
+        noise, inflation = np.full(len(m), scale), None
+    else:
+        inflation = max(1.0, scale)
+        noise = sigma * inflation
     rng = np.random.default_rng(seed)
-    samples = []
+    center = fitted.error(m)
+    rows = []
     for _ in range(n_boot):
-        boot_eps = fitted * np.exp(rng.choice(resid, size=n, replace=True))
-        c = fit_saturating(m, boot_eps, init=curve)
-        samples.append((c.alpha, c.beta, c.gamma))
-    return np.array(samples)
+        boot = center * np.exp(rng.normal(0.0, noise))
+        try:
+            rows.append(curve.fit(fitted.law, init=fitted.theta, eps=boot).theta)
+        except ScalelabError:
+            continue
+    return np.array(rows), {"n": int(n_boot), "seed": int(seed), "method": "parametric, log-normal noise",
+                            "noise": [float(v) for v in noise], "lack_of_fit": inflation}
 
 
-def interval(values) -> list[float]:
-    """Percentile 95% interval, ignoring non-finite values (returned as inf where they dominate)."""
-    v = np.asarray(values, float)
-    lo, hi = (100 - CI_LEVEL) / 2, 100 - (100 - CI_LEVEL) / 2
-    v = np.sort(np.where(np.isnan(v), np.inf, v))
-    return [_percentile(v, lo), _percentile(v, hi)]
+def sample_errors(result: dict, samples: np.ndarray, m) -> np.ndarray:
+    """eps(m) of every bootstrap row: shape (rows, len(m))."""
+    law, ctx = laws.get(result["law"]), laws.Context(**result["context"])
+    log_x = np.log(np.atleast_1d(np.asarray(m, float)) / result["m_ref"])[None, :]
+    theta = [samples[:, j][:, None] for j in range(law.n_params)]
+    with np.errstate(all="ignore"):
+        return np.exp(law.log_error(theta, log_x, ctx))
 
 
-def _percentile(sorted_v: np.ndarray, q: float) -> float:
-    """np.percentile's linear interpolation, but infinite (not NaN) where it reaches an inf."""
-    pos = q / 100 * (len(sorted_v) - 1)
-    below, above = sorted_v[math.floor(pos)], sorted_v[math.ceil(pos)]
-    if math.isinf(above) or math.isinf(below):
-        return float(above)
-    return float(below + (above - below) * (pos - math.floor(pos)))
+def fitted_of(result: dict) -> laws.Fitted:
+    """The fitted law a result describes (from fit.json's law, theta, m_ref and context)."""
+    return laws.Fitted(laws.get(result["law"]), np.asarray(result["theta"], float), result["m_ref"],
+                       laws.Context(**result["context"]))
 
 
-def fit_learning_curve(m, eps, best_guess: float | None = None, tolerance: float = 0.15,
-                       min_points: int = 3, n_boot: int = 1000, seed: int = 0, slope_ratio: float = 0.5) -> dict:
-    """The full learning-curve analysis: regions, saturating and plain fits, bootstrap intervals.
+def _asymptotes(law: laws.Law, samples: np.ndarray, ctx: laws.Context, m_ref: float) -> np.ndarray:
+    a, b, g = law.asymptote([samples[:, j] for j in range(law.n_params)], ctx)
+    return np.column_stack([a * m_ref ** (-b), b, np.broadcast_to(g, a.shape)])
 
-    Returns a dict of plain values; 'samples' holds the bootstrap (alpha, beta, gamma) rows."""
+
+def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float | None = None,
+                       tolerance: float = 0.15, slope_ratio: float = 0.5, min_points: int = 3,
+                       n_boot: int = 400, seed: int = 0, seed_sd: float | None = None) -> dict:
+    """The whole analysis of one curve: backtest of every law, the chosen law's fit, its
+    asymptote (alpha, beta_g, gamma) with bootstrap 95% intervals, and the regions.
+    Returns plain values; 'samples' holds the bootstrap parameter rows of the chosen law."""
     m, eps = np.asarray(m, float), np.asarray(eps, float)
-    order = np.argsort(m)
-    m, eps = m[order], eps[order]
+    check_points(m, eps)
     if len(m) < min_points:
-        raise ScalelabError(f"{len(m)} points are too few to fit; at least {min_points} are needed")
-    if np.any(m <= 0) or np.any(eps <= 0) or not np.all(np.isfinite(eps)):
-        raise ScalelabError("sizes and errors must be positive and finite to fit a power law in log space")
-    start = power_law_start(m, eps, best_guess, tolerance, min_points, slope_ratio)
-    pm, pe = m[start:], eps[start:]
-    curve = fit_saturating(pm, pe)
-    plain = fit_plain(pm, pe)
-    samples = bootstrap_curves(curve, pm, pe, n_boot, seed)
-    irreducible_onset = curve.data_for(2 * curve.gamma) if curve.gamma > 0 else math.inf
+        raise ScalelabError(f"{len(m)} points are too few to fit; fit.min_points asks for at least {min_points}")
+    curve = Curve(m, eps, sigma, best_guess, tolerance, slope_ratio)
+    bt = backtest(curve, list(laws.LAWS))
+    tolerance = float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):])) if curve.sigma is not None else 0.0
+    name, why = choose_law(bt, law, curve, tolerance)
+    chosen = laws.get(name)
+    fitted = curve.fit(chosen)
+    rows, boot_info = bootstrap(curve, fitted, n_boot, seed)
+    asym = _asymptotes(chosen, rows, curve.ctx, fitted.m_ref)
+    alpha, beta, gamma = fitted.asymptote()
+    pm, pe, _ = curve.points(chosen)
+    resid = fitted.log_error(pm) - np.log(pe)
+    start = curve.start(chosen)
     return {
-        "alpha": curve.alpha, "alpha_ci": interval(samples[:, 0]),
-        "beta_g": curve.beta, "beta_g_ci": interval(samples[:, 1]),
-        "gamma": curve.gamma, "gamma_ci": interval(samples[:, 2]),
-        "r2": r_squared_log(curve, pm, pe),
-        "rmse_log": float(np.sqrt(np.mean(_log_residuals(curve, pm, pe) ** 2))),
-        "aic": aic(curve, pm, pe, 3),
-        "baseline": {"alpha": plain.alpha, "beta_g": plain.beta, "r2": r_squared_log(plain, pm, pe),
-                     "aic": aic(plain, pm, pe, 2)},
+        "law": name, "law_formula": chosen.formula, "law_reason": why,
+        "theta": [float(v) for v in fitted.theta], "theta_names": list(chosen.params),
+        "m_ref": fitted.m_ref, "context": {"e0": curve.ctx.e0, "eps_min": curve.ctx.eps_min, "eps_max": curve.ctx.eps_max},
+        "alpha": alpha, "alpha_ci": interval(asym[:, 0]),
+        "beta_g": beta, "beta_g_ci": interval(asym[:, 1]),
+        "gamma": gamma, "gamma_ci": interval(asym[:, 2]),
+        "r2": r_squared(resid, np.log(pe)),
+        "rmse_log": float(np.sqrt(np.mean(resid**2))),
         "n_points": int(len(pm)),
-        "power_law_start": float(pm[0]),
-        "small_data_sizes": [float(v) for v in m[:start]],
+        "power_law_start": float(curve.m[curve.start(laws.get("hestness"))]),
+        "fit_start": float(pm[0]),
+        "small_data_sizes": [float(v) for v in curve.m[:curve.start(laws.get("hestness"))]],
         # Past this size the irreducible term gamma is at least half of the error.
-        "irreducible_onset": irreducible_onset,
+        "irreducible_onset": data_for(fitted, 2 * gamma) if gamma > 0 else math.inf,
         "best_guess": best_guess,
-        "bootstrap": {"n": int(n_boot), "seed": int(seed), "method": "log-residual"},
-        "samples": samples,
+        "noise": {"seed_sd": seed_sd, "sigma": None if sigma is None else [float(v) for v in curve.sigma[start:]]},
+        "bootstrap": boot_info,
+        "backtest": bt,
+        "samples": rows,
     }
+
+
+def r_squared(resid: np.ndarray, y: np.ndarray) -> float:
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else float("nan")
+
+
+def data_for(fitted: laws.Fitted, error: float) -> float:
+    """The m at which the fitted curve reaches `error`: inf if it never does (at or below its floor)."""
+    return float(_data_for_rows(lambda m: fitted.error(m), error, n=1)[0])
+
+
+def _data_for_rows(errors_at, target: float, n: int) -> np.ndarray:
+    """Bisection in log m for n decreasing curves at once; inf where a curve stays above target."""
+    lo, hi = np.full(n, 0.0), np.full(n, math.log(1e30))
+    with np.errstate(all="ignore"):
+        reachable = np.asarray(errors_at(np.exp(hi))).reshape(n) < target
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            below = np.asarray(errors_at(np.exp(mid))).reshape(n) < target
+            hi, lo = np.where(below, mid, hi), np.where(below, lo, mid)
+    return np.where(reachable, np.exp(hi), np.inf)
 
 
 def fit_model_size(m, n_params, n_boot: int = 1000, seed: int = 0) -> dict:
@@ -226,24 +325,46 @@ def fit_model_size(m, n_params, n_boot: int = 1000, seed: int = 0) -> dict:
     }
 
 
-def predict_error(result: dict, m: float) -> dict:
+def interval(values) -> list[float]:
+    """Percentile 95% interval, ignoring non-finite values (returned as inf where they dominate)."""
+    v = np.asarray(values, float)
+    lo, hi = (100 - CI_LEVEL) / 2, 100 - (100 - CI_LEVEL) / 2
+    v = np.sort(np.where(np.isnan(v), np.inf, v))
+    if len(v) == 0:
+        return [math.nan, math.nan]
+    return [_percentile(v, lo), _percentile(v, hi)]
+
+
+def _percentile(sorted_v: np.ndarray, q: float) -> float:
+    """np.percentile's linear interpolation, but infinite (not NaN) where it reaches an inf."""
+    pos = q / 100 * (len(sorted_v) - 1)
+    below, above = sorted_v[math.floor(pos)], sorted_v[math.ceil(pos)]
+    if math.isinf(above) or math.isinf(below):
+        return float(above)
+    return float(below + (above - below) * (pos - math.floor(pos)))
+
+
+def predict_error(result: dict, samples: np.ndarray, m: float) -> dict:
     """Error at size m, with the bootstrap 95% interval."""
-    curve = Curve(result["alpha"], result["beta_g"], result["gamma"])
-    s = result["samples"]
-    boot = s[:, 0] * np.power(float(m), s[:, 1]) + s[:, 2]
-    return {"size": float(m), "error": float(curve.error(m)), "error_ci": interval(boot)}
+    return {"size": float(m), "error": float(fitted_of(result).error(m)),
+            "error_ci": interval(sample_errors(result, samples, [m])[:, 0])}
 
 
-def predict_data(result: dict, error: float) -> dict:
-    """Training-set size needed to reach `error` (inf if the fit's gamma is above it)."""
-    curve = Curve(result["alpha"], result["beta_g"], result["gamma"])
-    s = result["samples"]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        boot = np.where(error > s[:, 2], ((error - s[:, 2]) / s[:, 0]) ** (1.0 / s[:, 1]), np.inf)
-    return {"error": float(error), "size": curve.data_for(error), "size_ci": interval(boot),
+def predict_data(result: dict, samples: np.ndarray, error: float) -> dict:
+    """Training-set size needed to reach `error` (inf where the curve never gets there)."""
+    boot = _data_for_rows(lambda m: sample_errors_rowwise(result, samples, m), error, n=len(samples))
+    return {"error": float(error), "size": data_for(fitted_of(result), error), "size_ci": interval(boot),
             "reachable_fraction": float(np.mean(np.isfinite(boot)))}
+
+
+def sample_errors_rowwise(result: dict, samples: np.ndarray, m_rows) -> np.ndarray:
+    """eps of bootstrap row i at its own size m_rows[i]."""
+    law, ctx = laws.get(result["law"]), laws.Context(**result["context"])
+    log_x = np.log(np.asarray(m_rows, float) / result["m_ref"])
+    with np.errstate(all="ignore"):
+        return np.exp(law.log_error([samples[:, j] for j in range(law.n_params)], log_x, ctx))
 
 
 def without_samples(result: dict) -> dict:
     """The result as it is written to JSON: everything but the bootstrap rows."""
-    return {k: v for k, v in result.items() if k != "samples"}
+    return {k: v for k, v in result.items() if k not in ("samples", "size_samples")}

@@ -27,10 +27,14 @@ def width_for_params(family_name: str, target: float, input_shape: list[int], n_
     """The width whose model has the parameter count closest to `target` (count grows with width)."""
     if not math.isfinite(target):
         return None
+    import torch
+
     family = registry.load("model", family_name)
 
     def n(width: int) -> int:
-        return count_params(family.build(width, tuple(input_shape), n_classes))
+        # On the meta device: parameters are counted, never allocated, whatever size a law asks for.
+        with torch.device("meta"):
+            return count_params(family.build(width, tuple(input_shape), n_classes))
 
     lo, hi = 1, 1
     while n(hi) < target and hi < MAX_WIDTH:
@@ -43,22 +47,22 @@ def width_for_params(family_name: str, target: float, input_shape: list[int], n_
 
 def predictions(result: dict, largest: int, multipliers: list[float], targets: list[float],
                 family: str, info: dict) -> dict:
-    size_law = result["size_samples"]
+    size_law, samples = result["size_samples"], result["samples"]
 
     def params_at(m: float) -> dict:
-        if not math.isfinite(m):
-            return {"params": math.inf, "params_ci": [math.inf, math.inf], "width": None}
+        if not math.isfinite(m) or result["beta_p"] is None:  # never reached, or no size law measured
+            return {"params": None, "params_ci": [None, None], "width": None}
         p = result["alpha_p"] * m ** result["beta_p"]
         return {"params": p, "params_ci": fit.interval(size_law[:, 0] * m ** size_law[:, 1]),
                 "width": width_for_params(family, p, info["input_shape"], info["n_classes"])}
 
     at_more_data = []
     for k in multipliers:
-        row = {"multiplier": k, **fit.predict_error(result, k * largest)}
+        row = {"multiplier": k, **fit.predict_error(result, samples, k * largest)}
         at_more_data.append(row)
     for_targets = []
     for target in targets:
-        row = fit.predict_data(result, target)
+        row = fit.predict_data(result, samples, target)
         row["multiplier"] = row["size"] / largest
         row.update(params_at(row["size"]))
         for_targets.append(row)
@@ -71,7 +75,7 @@ def _without_lists(row: dict) -> dict:
     flat = {}
     for key, value in row.items():
         if key.endswith("_ci"):
-            flat[f"{key[:-3]}_low"], flat[f"{key[:-3]}_high"] = value
+            flat[f"{key[:-3]}_low"], flat[f"{key[:-3]}_high"] = value if value is not None else (None, None)
         elif not isinstance(value, (list, dict)):
             flat[key] = value
     return flat
@@ -84,19 +88,22 @@ def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
     largest = best.sort_values("size").iloc[-1]
     best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
                 **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error", "test_bits")}}
-    law_keys = ("beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma", "gamma_ci", "r2")
+    law_keys = ("law", "beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma", "gamma_ci", "r2")
     return {
         **_without_lists({k: result[k] for k in ("metric", *law_keys, "beta_p", "beta_p_ci")}),
         "best": best_row,
         "at_more_data": {f"{r['multiplier']:g}x": _without_lists(r) for r in pred["at_more_data"]},
         "for_target_error": {f"{r['error']:g}": _without_lists(r) for r in pred["for_target_error"]},
         "families": {f: _without_lists({k: r[k] for k in law_keys}) for f, r in whole["families"].items()},
-        "exponents_overlap": whole["comparison"]["overlap"],
+        "exponents": {k: whole["comparison"].get(k) for k in ("verdict", "p_value", "stability", "shared_beta_g")},
+        "backtest": {r["law"]: r["mean"] for r in result["backtest"]["rows"]},
     }
 
 
 def _fmt(v, digits=3) -> str:
     if v is None:
+        return "-"
+    if isinstance(v, float) and math.isnan(v):
         return "-"
     if isinstance(v, float) and not math.isfinite(v):
         return "never"
@@ -108,6 +115,8 @@ def _fmt(v, digits=3) -> str:
 
 
 def _ci(pair) -> str:
+    if pair is None:
+        return "-"
     return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]"
 
 
@@ -118,23 +127,68 @@ def _table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _grid_edge_note(result: dict, family: str) -> list[str]:
+def _size_law_note(result: dict, family: str) -> list[str]:
     edge = result.get("grid_edge_sizes") or []
+    measured = result.get("size_law_sizes") or []
     if not edge:
-        return []
-    return [f"**Model-size law censored:** the best model is the widest in the grid at m = "
-            f"{', '.join(f'{m:,}' for m in edge)}; a wider model may be better there, so beta_p and the model "
-            f"sizes below are lower bounds. Add larger widths to models.{family}.width to measure them.", ""]
+        return [f"The model-size law is fitted on the best models of m = {', '.join(f'{m:,}' for m in measured)}.", ""]
+    text = (f"**Censored shards:** the best model is the widest in the grid at m = {', '.join(f'{m:,}' for m in edge)}; "
+            f"a wider one may be better there, so those shards are left out of the model-size law")
+    if result["beta_p"] is None:
+        text += f", which leaves too few to fit it. Add larger widths to models.{family}.width to measure it."
+    else:
+        text += f" (fitted on m = {', '.join(f'{m:,}' for m in measured)})."
+    return [text, ""]
+
+
+def backtest_markdown(result: dict) -> list[str]:
+    """The backtest table: each law refitted without the largest shards, scored on predicting them."""
+    bt = result["backtest"]
+    if not bt["holdouts"]:
+        return ["Too few shards to backtest: no law's extrapolation could be checked.", ""]
+    head = "| law | " + " | ".join(f"last {h} held out" for h in bt["holdouts"]) + " | mean | rank |"
+    lines = [head, "|---" * (len(bt["holdouts"]) + 3) + "|"]
+    for r in sorted(bt["rows"], key=lambda r: (r.get("rank", 99), r["law"])):
+        cells = [_pct(r["errors"][str(h)]) for h in bt["holdouts"]]
+        name = f"**{r['law']}**" if r["law"] == result["law"] else r["law"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(r['mean'])} | {r.get('rank', '-')} |")
+    persistence = next(r["mean"] for r in bt["rows"] if r["law"] == "persistence")
+    chosen = next(r["mean"] for r in bt["rows"] if r["law"] == result["law"])
+    best = min((r for r in bt["rows"] if r["mean"] is not None and r["law"] != "persistence"), key=lambda r: r["mean"])
+    sentence = (f"Errors are mean |log predicted - log observed| on the held-out largest shards (0.05 is about 5% off). "
+                f"{best['law']} extrapolates best here ({_pct(best['mean'])})")
+    if persistence is not None and best["mean"] is not None:
+        sentence += (f", {persistence / best['mean']:.1f}x better than persistence ({_pct(persistence)})" if best["mean"] < persistence
+                     else f", and persistence ({_pct(persistence)}) does as well or better: do not trust an extrapolation here")
+    sentence += f". Reported law: **{result['law']}** ({result['law_reason']})."
+    if chosen is None:
+        sentence += " It could not be backtested on every split."
+    return [*lines, "", sentence, ""]
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def comparison_markdown(whole: dict, figures_rel: str, fmt: str) -> list[str]:
-    """The families side by side: does one exponent fit them all?"""
+    """The families side by side, and the shared-exponent test: does one beta_g fit them all?"""
     lines = ["## Families compared", "", f"![every family]({figures_rel}/families.{fmt})", "",
-             "| family | beta_g | 95% interval | alpha | gamma | R^2 | power law from m |", "|---|---|---|---|---|---|---|"]
+             "| family | law | beta_g | 95% interval | gamma | backtest error | persistence |", "|---|---|---|---|---|---|---|"]
     for family, r in whole["families"].items():
-        lines.append(f"| {family} | {_fmt(r['beta_g'])} | {_ci(r['beta_g_ci'])} | {_fmt(r['alpha'])} | {_fmt(r['gamma'])} | "
-                     f"{r['r2']:.4f} | {_fmt(int(r['power_law_start']))} |")
-    return [*lines, "", f"**Verdict:** {whole['comparison']['verdict']}.", ""]
+        scores = {row["law"]: row["mean"] for row in r["backtest"]["rows"]}
+        lines.append(f"| {family} | {r['law']} | {_fmt(r['beta_g'])} | {_ci(r['beta_g_ci'])} | {_fmt(r['gamma'])} | "
+                     f"{_pct(scores.get(r['law']))} | {_pct(scores.get('persistence'))} |")
+    c = whole["comparison"]
+    text = c.get("verdict_text", "")
+    lines += ["", f"**Verdict: {c['verdict']}.** {text[:1].upper() + text[1:]}."]
+    if "p_value" in c:
+        betas = ", ".join(f"{f} {b:.3f} (se {c['beta_g_se'][f]:.3f})" for f, b in c["beta_g"].items())
+        stability = "not checked" if c["stability"] is None else f"{c['stability']:.0%} of {c['jitter']['n']} repeats jittered by the seed spread ({c['jitter']['seed_sd']:.3f} in log error) give the same verdict"
+        lines += ["", f"Test: one exponent shared by every family (each its own alpha and gamma; {c['law']} law on each power-law "
+                  f"region, every seed a point) against one exponent each: F = {c['f']:.2f} on {c['df'][0]} and {c['df'][1]} "
+                  f"degrees of freedom, p = {c['p_value']:.3g}; AIC {c['aic_shared']:.1f} shared vs {c['aic_separate']:.1f} separate. "
+                  f"Shared beta_g = {c['shared_beta_g']:.3f}; separately {betas}. Stability: {stability}."]
+    return [*lines, ""]
 
 
 def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str,
@@ -151,9 +205,14 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         "",
         f"Sizes m count {result['unit']}. The sections below are for {family}, the first family in params.yaml.",
         "",
-        f"{metric}(m) = alpha * m^beta_g + gamma, fitted on {result['n_points']} shards from m = {int(result['power_law_start'])} "
-        f"(smaller shards are in the small-data region: {', '.join(str(int(s)) for s in result['small_data_sizes']) or 'none'}).",
+        f"Law: **{result['law']}**, {result['law_formula']}; fitted on {result['n_points']} shards from m = {int(result['fit_start'])}. "
+        f"Its large-m power law {metric}(m) ~ alpha * m^beta_g + gamma is below. The small-data region "
+        f"(error near guessing) ends at m = {int(result['power_law_start'])}"
+        f"{' (shards ' + ', '.join(str(int(s)) for s in result['small_data_sizes']) + ')' if result['small_data_sizes'] else ''}.",
         "",
+        "### Backtest: which law predicts shards it has not seen?",
+        "",
+        *backtest_markdown(result),
         "| parameter | value | 95% interval |",
         "|---|---|---|",
         f"| beta_g | {_fmt(result['beta_g'])} | {_ci(result['beta_g_ci'])} |",
@@ -161,10 +220,11 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         f"| gamma | {_fmt(result['gamma'])} | {_ci(result['gamma_ci'])} |",
         f"| beta_p (model size) | {_fmt(result['beta_p'])} | {_ci(result['beta_p_ci'])} |",
         "",
-        *_grid_edge_note(result, family),
-        f"Fit quality: R^2 = {result['r2']:.4f} in log space (plain power law without gamma: R^2 = "
-        f"{result['baseline']['r2']:.4f}, beta = {result['baseline']['beta_g']:.3f}); AIC {result['aic']:.1f} vs "
-        f"{result['baseline']['aic']:.1f} (lower is better).",
+        *_size_law_note(result, family),
+        f"Intervals: {result['bootstrap']['method']} bootstrap ({result['bootstrap']['n']} refits), noise from the spread over "
+        f"seeds" + (f" ({result['noise']['seed_sd']:.3f} per seed in log error)" if result["noise"]["seed_sd"] else " (one seed: from the residuals)")
+        + (f", inflated {result['bootstrap']['lack_of_fit']:.2f}x where the law misses the points by more than it" if (result["bootstrap"]["lack_of_fit"] or 1) > 1 else "")
+        + ".",
         "",
         "## Predictions",
         "",
@@ -212,8 +272,10 @@ def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, 
                                             study.family_module(params, family), info)}
     # The other families' error at more data: what each would buy, side by side.
     others = [f for f in whole["families"] if f != family]
-    pred["families"] = {f: [{"multiplier": k, **fit.predict_error(fit_step.load(fit_json, f)[0], k * largest)}
-                            for k in cfg["data_multipliers"]] for f in others}
+    pred["families"] = {}
+    for other in others:
+        r, _ = fit_step.load(fit_json, other)
+        pred["families"][other] = [{"multiplier": k, **fit.predict_error(r, r["samples"], k * largest)} for k in cfg["data_multipliers"]]
     io.write_json(out, pred)
     io.write_json(metrics, headline(result, pred, best, whole))
     # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.

@@ -24,9 +24,9 @@ STEP_CODE = {
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],
-    "fit": ["fit_step.py", "fit.py", "io.py"],
-    "figures": ["figures.py", "fit_step.py", "fit.py", "io.py"],
-    "predict": ["predict.py", "study.py", "fit_step.py", "fit.py", "io.py", *MODEL_CODE],
+    "fit": ["fit_step.py", "fit.py", "laws.py", "exponents.py", "io.py"],
+    "figures": ["figures.py", "fit_step.py", "fit.py", "laws.py", "io.py"],
+    "predict": ["predict.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", *MODEL_CODE],
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "predict")}
 

@@ -1,0 +1,336 @@
+"""Learning-curve laws: one small class per law, all fitted by one routine (`fit_law`).
+
+Every law maps training-set size m to error eps(m) > 0. Laws work on x = m / m_ref, the size in
+units of the geometric mean of the fitted sizes, so parameters stay of order one, and they are
+fitted by (weighted) least squares on log eps: every decade of error counts the same, and a
+point's weight is 1 / sigma^2, sigma being the noise of its log error (estimated from the seeds).
+
+Every law also states its large-m asymptote, eps ~ alpha * m^beta_g + gamma, in Hestness et al.'s
+terms, so reports, figures and the exponent test read the same three numbers whatever law was fitted.
+
+| law      | formula (x = m / m_ref)                                                    | params | source |
+|----------|----------------------------------------------------------------------------|--------|--------|
+| power    | eps = a x^b                                                                | 2 | M1 |
+| hestness | eps = a x^b + g                                                            | 3 | Hestness et al. 2017; M2 |
+| m3       | eps = a (1/x + g)^c                                                        | 3 | Alabdulmohsin et al. 2022, M3 |
+| m4       | (eps - e_inf) / (e0 - eps)^k = b x^c                                       | 4 | Alabdulmohsin et al. 2022, M4 (e0 fixed) |
+| broken   | eps = g + a x^-c0 (1 + (x/d)^(1/f))^-((c1 - c0) f)                         | 6 | Caballero et al. 2022, one break |
+| plateau  | eps = g + (e0 - g) (1 + (x/x0)^(-b s))^(-1/s)                              | 4 | three regions: e0 plateau, power law b, floor g |
+
+power and hestness describe the power-law region only: they are fitted on the points after the
+small-data region (fit.power_law_start). The others model the small-data bend themselves and use
+every point. e0 is the error of guessing (1 - 1/K, or log K for cross-entropy): m4 and plateau
+start from it instead of fitting it, which saves a parameter the data rarely pins down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ScalelabError
+
+EXP_MAX = 5.0  # |exponent| bound: steeper than m^-5 is not a learning curve
+FLOOR_CEILING = 0.999  # an irreducible floor stays below the smallest observed error
+MIN_SLOPE = 1e-6
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a law needs to know about the data besides the points: e0 (error of guessing, or a
+    little above the largest observed error when unknown) and the observed error range."""
+
+    e0: float
+    eps_min: float
+    eps_max: float
+
+
+class Law:
+    name = ""
+    formula = ""
+    params: tuple[str, ...] = ()
+    exponent_index = 0  # the parameter that is (plus or minus) the power-law exponent
+    uses_small_data = True  # False: fitted on the power-law region only
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    @property
+    def min_points(self) -> int:
+        """Fewest points a fit accepts: one more than its parameters, so its residual says something."""
+        return self.n_params + 1
+
+    def log_error(self, theta, log_x, ctx: Context):
+        """log eps at log x; theta's entries may be arrays (one row per bootstrap sample) that
+        broadcast against log_x."""
+        raise NotImplementedError
+
+    def bounds(self, ctx: Context) -> tuple[list[float], list[float]]:
+        raise NotImplementedError
+
+    def starts(self, log_x, log_eps, ctx: Context) -> list[list[float]]:
+        raise NotImplementedError
+
+    def asymptote(self, theta, ctx: Context):
+        """(alpha, beta_g, gamma) in x units of the law's large-m power law eps ~ alpha x^beta + gamma."""
+        raise NotImplementedError
+
+
+def _slope(log_x, log_eps) -> float:
+    return float(np.clip(np.polyfit(log_x, log_eps, 1)[0], -EXP_MAX + 0.01, -0.01))
+
+
+class Power(Law):
+    name, formula, params = "power", "eps = alpha * m^beta_g", ("log_a", "b")
+    exponent_index = 1
+    uses_small_data = False
+
+    def log_error(self, theta, log_x, ctx):
+        log_a, b = theta[0], theta[1]
+        return log_a + b * log_x
+
+    def bounds(self, ctx):
+        return [-50.0, -EXP_MAX], [50.0, -MIN_SLOPE]
+
+    def starts(self, log_x, log_eps, ctx):
+        b = _slope(log_x, log_eps)
+        return [[float(np.mean(log_eps - b * log_x)), b]]
+
+    def asymptote(self, theta, ctx):
+        return np.exp(theta[0]), theta[1], np.zeros(np.shape(theta[0]))
+
+
+class Hestness(Law):
+    name, formula, params = "hestness", "eps = alpha * m^beta_g + gamma", ("log_a", "b", "g")
+    exponent_index = 1
+    uses_small_data = False
+
+    def log_error(self, theta, log_x, ctx):
+        log_a, b, g = theta[0], theta[1], theta[2]
+        return np.log(np.exp(log_a + b * log_x) + g)
+
+    def bounds(self, ctx):
+        return [-50.0, -EXP_MAX, 0.0], [50.0, -MIN_SLOPE, FLOOR_CEILING * ctx.eps_min]
+
+    def starts(self, log_x, log_eps, ctx):
+        b = _slope(log_x, log_eps)
+        out = []
+        for frac in (0.0, 0.5, 0.9):
+            g = frac * FLOOR_CEILING * ctx.eps_min
+            out.append([float(np.mean(np.log(np.maximum(np.exp(log_eps) - g, 1e-12)))), b, g])
+        return out
+
+    def asymptote(self, theta, ctx):
+        return np.exp(theta[0]), theta[1], theta[2]
+
+
+class M3(Law):
+    name, formula, params = "m3", "eps = a * (1/m + g)^c  (Alabdulmohsin et al. 2022, M3)", ("log_a", "c", "log_g")
+    exponent_index = 1
+
+    def log_error(self, theta, log_x, ctx):
+        log_a, c, log_g = theta[0], theta[1], theta[2]
+        return log_a + c * np.logaddexp(-log_x, log_g)
+
+    def bounds(self, ctx):
+        return [-50.0, MIN_SLOPE, -30.0], [50.0, EXP_MAX, 10.0]
+
+    def starts(self, log_x, log_eps, ctx):
+        c = -_slope(log_x, log_eps)
+        return [[float(np.mean(log_eps + c * log_x)), c, log_g] for log_g in (-8.0, float(-log_x.max()), float(-log_x.max()) + 2)]
+
+    def asymptote(self, theta, ctx):
+        # Below m = 1/g it is a x^-c; beyond it, the floor a g^c.
+        return np.exp(theta[0]), -theta[1], np.exp(theta[0] + theta[1] * theta[2])
+
+
+class M4(Law):
+    name, formula, params = "m4", "(eps - gamma) / (e0 - eps)^k = b * m^c  (Alabdulmohsin et al. 2022, M4)", ("log_b", "c", "k", "e_inf")
+    exponent_index = 1
+    NEWTON_STEPS = 30
+
+    def log_error(self, theta, log_x, ctx):
+        # Solve w = f (B - w)^k for the excess w = eps - e_inf in (0, B), B = e0 - e_inf: in u = log w,
+        # h(u) = u - log f - k log(B - e^u) rises monotonically, so safeguarded Newton converges.
+        log_b, c, k, e_inf = theta[0], theta[1], theta[2], theta[3]
+        big_b = ctx.e0 - e_inf
+        log_f = log_b + c * log_x
+        log_big_b = np.log(big_b)
+        u = np.minimum(log_f + k * log_big_b, log_big_b - 1e-9)
+        for _ in range(self.NEWTON_STEPS):
+            w = np.exp(u)
+            rest = np.maximum(big_b - w, 1e-300)
+            h = u - log_f - k * np.log(rest)
+            u_new = u - h / (1.0 + k * w / rest)
+            u = np.minimum(u_new, 0.5 * (u + log_big_b))  # never step past B
+        return np.log(np.exp(u) + e_inf)
+
+    def bounds(self, ctx):
+        return [-50.0, -EXP_MAX, 0.0, 0.0], [50.0, -MIN_SLOPE, 5.0, FLOOR_CEILING * ctx.eps_min]
+
+    def starts(self, log_x, log_eps, ctx):
+        b = _slope(log_x, log_eps)
+        out = []
+        for k in (0.0, 1.0):
+            for frac in (0.0, 0.5):
+                e_inf = frac * FLOOR_CEILING * ctx.eps_min
+                excess = np.maximum(np.exp(log_eps) - e_inf, 1e-12)
+                log_b = float(np.mean(np.log(excess) - k * np.log(ctx.e0 - np.exp(log_eps) + 1e-12) - b * log_x))
+                out.append([log_b, b, k, e_inf])
+        return out
+
+    def asymptote(self, theta, ctx):
+        return np.exp(theta[0]) * (ctx.e0 - theta[3]) ** theta[2], theta[1], theta[3]
+
+
+class Broken(Law):
+    name = "broken"
+    formula = "eps = g + a m^-c0 (1 + (m/d)^(1/f))^-((c1 - c0) f)  (Caballero et al. 2022, one break)"
+    params = ("g", "log_a", "c0", "c1", "log_d", "log_f")
+    exponent_index = 3
+
+    def log_error(self, theta, log_x, ctx):
+        g, log_a, c0, c1, log_d, log_f = (theta[i] for i in range(6))
+        f = np.exp(log_f)
+        excess = log_a - c0 * log_x - (c1 - c0) * f * np.logaddexp(0.0, (log_x - log_d) / f)
+        return np.log(np.exp(excess) + g)
+
+    def bounds(self, ctx):
+        return ([0.0, -50.0, 0.0, MIN_SLOPE, -15.0, math.log(0.05)],
+                [FLOOR_CEILING * ctx.eps_min, 50.0, EXP_MAX, EXP_MAX, 15.0, math.log(5.0)])
+
+    def starts(self, log_x, log_eps, ctx):
+        c1 = -_slope(log_x, log_eps)
+        out = []
+        for log_d in np.quantile(log_x, [0.25, 0.5]):
+            out.append([0.0, float(log_eps.max()), 0.05, c1, float(log_d), 0.0])
+            out.append([0.5 * ctx.eps_min, float(log_eps.max()), 0.05, 1.5 * c1, float(log_d), 0.0])
+        return out
+
+    def asymptote(self, theta, ctx):
+        g, log_a, c0, c1, log_d = (theta[i] for i in range(5))
+        return np.exp(log_a + (c1 - c0) * log_d), -c1, g
+
+
+class Plateau(Law):
+    name = "plateau"
+    formula = "eps = gamma + (e0 - gamma) (1 + (m/m0)^(-beta_g s))^(-1/s)  (small-data plateau e0, power law, floor)"
+    params = ("log_x0", "b", "g", "log_s")
+    exponent_index = 1
+
+    def log_error(self, theta, log_x, ctx):
+        log_x0, b, g, log_s = theta[0], theta[1], theta[2], theta[3]
+        s = np.exp(log_s)
+        excess = np.log(ctx.e0 - g) - np.logaddexp(0.0, -b * s * (log_x - log_x0)) / s
+        return np.log(np.exp(excess) + g)
+
+    def bounds(self, ctx):
+        return [-30.0, -EXP_MAX, 0.0, math.log(0.2)], [30.0, -MIN_SLOPE, FLOOR_CEILING * ctx.eps_min, math.log(10.0)]
+
+    def starts(self, log_x, log_eps, ctx):
+        b = _slope(log_x, log_eps)
+        out = []
+        for frac in (0.0, 0.5):
+            g = frac * FLOOR_CEILING * ctx.eps_min
+            # where the power law through the points would meet the plateau e0
+            log_x0 = float(np.mean(log_x) + (math.log(ctx.e0 - g) - np.mean(np.log(np.maximum(np.exp(log_eps) - g, 1e-12)))) / b)
+            out.append([float(np.clip(log_x0, -29, 29)), b, g, 0.0])
+        return out
+
+    def asymptote(self, theta, ctx):
+        log_x0, b, g = theta[0], theta[1], theta[2]
+        return (ctx.e0 - g) * np.exp(-b * log_x0), b, g
+
+
+LAWS: dict[str, Law] = {law.name: law for law in (Power(), Hestness(), M3(), M4(), Broken(), Plateau())}
+
+
+def get(name: str) -> Law:
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise ScalelabError(f"unknown law '{name}'; use auto or one of {', '.join(LAWS)}") from None
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A law with its parameters: eps(m), the Hestness-style asymptote, the fit's residual cost."""
+
+    law: Law
+    theta: np.ndarray
+    m_ref: float
+    ctx: Context
+    cost: float = 0.0  # half the sum of squared weighted residuals (scipy's convention)
+    n: int = 0
+
+    def log_error(self, m):
+        return self.law.log_error(self.theta, np.log(np.asarray(m, float) / self.m_ref), self.ctx)
+
+    def error(self, m):
+        return np.exp(self.log_error(m))
+
+    def asymptote(self) -> tuple[float, float, float]:
+        """(alpha, beta_g, gamma) in units of m: eps ~ alpha m^beta_g + gamma for large m."""
+        a, b, g = (float(v) for v in self.law.asymptote(self.theta, self.ctx))
+        return a * self.m_ref ** (-b), b, g
+
+
+def context(eps, e0: float | None) -> Context:
+    eps = np.asarray(eps, float)
+    top = float(eps.max())
+    return Context(e0=max(e0 if e0 is not None else 0.0, 1.01 * top), eps_min=float(eps.min()), eps_max=top)
+
+
+def fit_law(law: Law, m, eps, sigma=None, ctx: Context | None = None, m_ref: float | None = None,
+            init=None) -> Fitted:
+    """Weighted least squares on log eps within the law's bounds, from its starting points (or
+    from `init` alone: how the bootstrap and the jitter refit, warm-started at the fit)."""
+    from scipy.optimize import least_squares  # 0.4 s to import: only where a fit runs
+
+    m, eps = np.asarray(m, float), np.asarray(eps, float)
+    if len(m) < law.min_points:
+        raise ScalelabError(f"law {law.name} has {law.n_params} parameters and needs at least {law.min_points} points; got {len(m)}")
+    ctx = ctx or context(eps, None)
+    m_ref = m_ref or float(np.exp(np.mean(np.log(m))))
+    log_x, log_eps = np.log(m / m_ref), np.log(eps)
+    weight = 1.0 / np.asarray(sigma, float) if sigma is not None else np.ones_like(log_eps)
+    lo, hi = law.bounds(ctx)
+    span = np.array(hi) - np.array(lo)
+
+    def residuals(theta):
+        return (law.log_error(theta, log_x, ctx) - log_eps) * weight
+
+    starts = [init] if init is not None else law.starts(log_x, log_eps, ctx)
+    best = None
+    for start in starts:
+        x0 = np.clip(np.asarray(start, float), np.array(lo) + 1e-9 * span, np.array(hi) - 1e-9 * span)
+        with np.errstate(all="ignore"):
+            sol = least_squares(residuals, x0, bounds=(lo, hi), method="trf", max_nfev=200 * law.n_params)
+        if np.isfinite(sol.cost) and (best is None or sol.cost < best.cost - 1e-12):
+            best = sol
+    if best is None:
+        raise ScalelabError(f"law {law.name}: the fit did not converge on these points")
+    return Fitted(law, best.x, m_ref, ctx, float(best.cost), len(m))
+
+
+def jacobian_se(fitted: Fitted, m, eps, sigma=None) -> np.ndarray:
+    """Standard errors of the parameters from the Jacobian at the fit (scaled by the residual
+    variance): a quick, local measure, used where a bootstrap would cost too much."""
+    m, eps = np.asarray(m, float), np.asarray(eps, float)
+    weight = 1.0 / np.asarray(sigma, float) if sigma is not None else np.ones(len(m))
+    log_x, log_eps = np.log(m / fitted.m_ref), np.log(eps)
+    theta = np.asarray(fitted.theta, float)
+    jac = np.empty((len(m), len(theta)))
+    for j in range(len(theta)):
+        step = 1e-6 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += step
+        down[j] -= step
+        jac[:, j] = (fitted.law.log_error(up, log_x, fitted.ctx) - fitted.law.log_error(down, log_x, fitted.ctx)) * weight / (2 * step)
+    dof = max(len(m) - len(theta), 1)
+    s2 = 2 * fitted.cost / dof
+    cov = s2 * np.linalg.pinv(jac.T @ jac)
+    return np.sqrt(np.maximum(np.diag(cov), 0.0))
