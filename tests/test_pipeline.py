@@ -66,12 +66,15 @@ def test_every_output_is_made(study):
     # Two families, each with its own fit; the first listed is the primary one at the top level.
     assert fit["family"] == "cnn1d" and list(fit["families"]) == ["cnn1d", "mlp"]
     assert fit["families"]["cnn1d"]["beta_g"] == fit["beta_g"] != fit["families"]["mlp"]["beta_g"]
-    assert set(fit["comparison"]["beta_g_ci"]) == {"cnn1d", "mlp"} and isinstance(fit["comparison"]["overlap"], bool)
+    assert set(fit["comparison"]["families"]) == {"cnn1d", "mlp"}
+    assert fit["comparison"]["verdict"] in ("same", "different", "undecided")
+    assert fit["law"] in ("power", "hestness", "m3", "m4", "broken", "plateau") and fit["backtest"]["rows"]
     best = (study / "results/tables/best.csv").read_text().splitlines()
     assert len(best) == 1 + 2 * 5  # one row per family and shard
     summary = (study / "results/summary.md").read_text()
     assert "beta_g" in summary and "figures/learning_curve.png" in summary
-    assert "## Families compared" in summary and "| mlp |" in summary and "**Verdict:**" in summary
+    assert "## Families compared" in summary and "| mlp |" in summary and "**Verdict: " in summary
+    assert "### Backtest" in summary and "| persistence |" in summary
     log = (study / "logs/train/k10/cnn1d/w16-lr0.01-s0.log").read_text()
     assert log.count("\nstep ") >= 3  # a line per evaluation
 

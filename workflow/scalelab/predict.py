@@ -84,7 +84,7 @@ def _without_lists(row: dict) -> dict:
 def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
     """Pure: what a change to the study moved, as scalars: the primary family's laws with their
     intervals, the best model of its largest shard, every prediction keyed by its multiplier or
-    target; and each family's learning-curve law, with whether their exponents' intervals overlap."""
+    target; each family's learning-curve law; the shared-exponent verdict; each law's backtest error."""
     largest = best.sort_values("size").iloc[-1]
     best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
                 **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error", "test_bits")}}
