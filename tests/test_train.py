@@ -132,7 +132,7 @@ def test_checkpoint_from_other_settings_is_not_resumed(study, monkeypatch):
     args = run_args(study)
     out = study / "stale"
     preempt_after_third_evaluation(args, out, monkeypatch)
-    args["params"]["train"]["patience"] += 1
+    args["params"]["train"]["patience_min_steps"] += 1
     train.run(**args, out_dir=str(out))
     assert json.loads((out / "run.json").read_text())["resumed_from_step"] == 0
     clean = study / "clean"
