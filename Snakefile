@@ -2,7 +2,7 @@
 #   snakemake --cores all              run the study in params.yaml on this machine
 #   snakemake --profile slurm          the same DAG on a SLURM cluster (edit slurm/config.yaml)
 #   snakemake --report report.html     a self-contained HTML report of the finished study
-# The DAG: prepare -> shard (one per size) -> train (one per shard, family and trial) -> select -> fit
+# The DAG: prepare -> shard (one per size) -> train (one per shard, family and trial) -> select -> audit, fit
 #          -> figures, predict. Each step is one `scalelab` command; see workflow/rules/.
 
 import os
@@ -38,16 +38,18 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/shard.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/select.smk"
+include: "workflow/rules/audit.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
 
 
-# The study's final products: figures, fit, predictions and the summary page.
+# The study's final products: figures, fit, predictions, the summary page and the convergence audit.
 rule all:
     input:
         FIGURES,
         "results/fit.json",
+        "results/audit.json",
         "results/predictions.json",
         "results/metrics.json",
         "results/summary.md",

@@ -109,7 +109,7 @@ def test_reverted_params_restore_from_run_cache_without_training(study):
     git(study, "checkout", "params.yaml")
     out = dvc(study, "repro").stdout
     assert ran(out) <= {"figures"}, out  # figures keeps its images in git, so it has no run cache
-    for restored in ("train@8-cnn1d", "train@11-mlp", "select", "fit", "predict"):
+    for restored in ("train@8-cnn1d", "train@11-mlp", "select", "audit", "fit", "predict"):
         assert f"Stage '{restored}' is cached - skipping run" in out, out
     assert (study / "results/fit.json").read_bytes() == committed
     assert dvc(study, "status").stdout.strip() == UP_TO_DATE
@@ -117,12 +117,12 @@ def test_reverted_params_restore_from_run_cache_without_training(study):
 
 def test_a_family_grid_edit_reruns_only_that_familys_stages(study):
     """DVC trains a family's whole grid in one stage per shard: widening mlp's grid reruns the
-    mlp stages (and select and predict, which read every family's grid), never cnn1d's."""
+    mlp stages (and select, audit and predict, which read every family's grid), never cnn1d's."""
     params = yaml.safe_load((study / "params.yaml").read_text())
     params["models"]["mlp"]["width"] = [16, 32]
     (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stale = set(json.loads(dvc(study, "status", "--json").stdout))
-    assert stale == {f"train@{k}-mlp" for k in (8, 9, 10, 11)} | {"select", "predict"}
+    assert stale == {f"train@{k}-mlp" for k in (8, 9, 10, 11)} | {"select", "audit", "predict"}
     git(study, "checkout", "params.yaml")
     assert dvc(study, "status").stdout.strip() == UP_TO_DATE
 

@@ -22,6 +22,11 @@ CASES = [
     (("shards", "exponents"), [10, 11], ["too few to fit", "fit.min_points"]),
     (("fit", "min_points"), 2, ["fit.min_points", "at least 3"]),
     (("train", "max_steps"), 10, ["train.max_steps", "min_steps"]),
+    (("train", "eval_max_steps"), 5, ["train.eval_max_steps", "eval_min_steps"]),
+    (("train", "patience_min_steps"), 40, ["train.patience_min_steps", "min_steps"]),
+    (("train", "warmup_steps"), 5, ["train.warmup_steps", "cosine"]),
+    (("train", "schedule"), "step", ["train.schedule", "constant", "cosine", "plateau"]),
+    (("audit", "shards"), 7, ["audit.shards", "shards.exponents"]),
 ]
 
 

@@ -7,9 +7,9 @@ import pandas as pd
 from scalelab.select import select_best
 
 
-def trial(width, lr, seed, val_loss, status="ok", size=128, params=None, family="cnn1d"):
+def trial(width, lr, seed, val_loss, status="ok", size=128, params=None, family="cnn1d", stopped="early"):
     return {"family": family, "shard": "k7", "k": 7, "size": size, "width": width, "lr": lr, "seed": seed,
-            "params": params or width * 100, "status": status, "train_loss": 0.1, "train_error": 0.1,
+            "params": params or width * 100, "status": status, "stopped": stopped, "train_loss": 0.1, "train_error": 0.1,
             "val_loss": val_loss, "val_error": val_loss / 2, "test_loss": val_loss, "test_error": val_loss / 2}
 
 
@@ -57,3 +57,14 @@ def test_best_per_family_and_shard_in_the_order_families_appear():
     best = select_best(pd.DataFrame(rows), "val_loss")
     # Each family gets its own winner, even though cnn1d w16 beats every mlp.
     assert list(zip(best["family"], best["width"])) == [("mlp", 32), ("cnn1d", 16)]
+
+
+def test_budget_stopped_counts_the_chosen_configs_seeds_cut_by_the_budget():
+    """A run the budget stopped was still improving: the shard's best row says how many of its
+    seeds were, and a losing configuration's budget stops do not count."""
+    rows = [trial(16, 0.01, 0, 0.3, stopped="budget"), trial(16, 0.01, 1, 0.3, stopped="early"),
+            trial(32, 0.01, 0, 0.5, stopped="budget"), trial(32, 0.01, 1, 0.5, stopped="budget")]
+    best = select_best(pd.DataFrame(rows), "val_loss")
+    assert best.loc[0, "width"] == 16 and best.loc[0, "budget_stopped"] == 1
+    rows = [dict(r, stopped="early") for r in rows]
+    assert select_best(pd.DataFrame(rows), "val_loss").loc[0, "budget_stopped"] == 0

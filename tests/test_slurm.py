@@ -133,7 +133,7 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     """scancel (as a failing node or a preemption that cancels does) mid-trial: the profile's
     retries resubmit it, it resumes where its checkpoint left off, and ends as if never stopped."""
     params = small_params()
-    params["train"].update(min_steps=3000, max_steps=3000, patience=1000, eval_every=20)  # about 10 s
+    params["train"].update(min_steps=3000, max_steps=3000, patience_min_steps=2999, eval_min_steps=20, eval_max_steps=20)  # about 10 s
     study = copy_project(tmp_path, params, extra=("profiles", "slurm"))
     trial = "results/trials/k9/cnn1d/w8-lr0.01-s0"
     cmd, env = profile_run(cluster, study, f"{trial}/metrics.json")

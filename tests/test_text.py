@@ -170,7 +170,8 @@ def test_a_tiny_character_lm_study_end_to_end(tmp_path, corpus):
     params["shards"]["exponents"] = [8, 9, 10, 11, 12]
     params["models"] = {"lstm": {"width": [16], "lr": [0.01]}, "transformer": {"width": [16], "lr": [0.01]}}
     params["grid"]["seed"] = [0]
-    params["train"].update({"batch_size": 16, "eval_every": 10, "min_steps": 20, "max_steps": 60, "epochs": 2})
+    params["train"].update({"batch_size": 16, "eval_min_steps": 10, "eval_max_steps": 10, "patience_min_steps": 10,
+                            "min_steps": 20, "max_steps": 60, "epochs": 2})
     params["fit"].update({"metric": "test_bits", "min_points": 3, "bootstrap": 50})
     params["predict"]["target_errors"] = [2.0]
     study = copy_project(tmp_path / "study", params)

@@ -1,6 +1,7 @@
 """Training: deterministic, early-stopped, resumable, and honest about divergence."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -132,7 +133,7 @@ def test_checkpoint_from_other_settings_is_not_resumed(study, monkeypatch):
     args = run_args(study)
     out = study / "stale"
     preempt_after_third_evaluation(args, out, monkeypatch)
-    args["params"]["train"]["patience"] += 1
+    args["params"]["train"]["patience_min_steps"] += 1
     train.run(**args, out_dir=str(out))
     assert json.loads((out / "run.json").read_text())["resumed_from_step"] == 0
     clean = study / "clean"
@@ -172,3 +173,73 @@ def test_bf16_autocast_path_trains(study, monkeypatch):
     assert bf16["status"] == "ok" and 0 <= bf16["test_error"] <= 1
     assert bf16["val_loss"] != fp32["val_loss"]  # it really trained at lower precision
     assert json.loads((study / "bf16" / "run.json").read_text())["precision"] == "bf16"
+
+
+def lrs_over(schedule, opt, steps, val_losses=None):
+    """The rate each of `steps` optimiser steps uses (per-step schedules), or after each
+    evaluation's val loss (plateau)."""
+    seen = []
+    for i in range(steps):
+        seen.append(opt.lr)
+        opt.step()
+        schedule.step() if val_losses is None else schedule.step(val_losses[i])
+    return seen
+
+
+def tiny_opt(lr=0.1):
+    model = torch.nn.Linear(2, 2)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    return Adam(model.parameters(), lr=lr)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_budget():
+    cfg = {"schedule": "cosine", "warmup_steps": 10}
+    opt = tiny_opt()
+    lrs = lrs_over(train.make_schedule(opt, cfg, {"budget": 110, "patience": 5}), opt, 110)
+    assert lrs[0] == pytest.approx(0.01) and lrs[5] == pytest.approx(0.055)  # linear from lr / warmup_steps
+    assert lrs[10] == pytest.approx(0.1)                                       # the full rate after warm-up
+    assert lrs[60] == pytest.approx(0.05)                                      # half-way through the cosine
+    assert lrs[109] == pytest.approx(0.1 * (1 + math.cos(math.pi * 99 / 100)) / 2) and opt.lr == pytest.approx(0.0, abs=1e-12)
+    opt = tiny_opt()
+    assert train.make_schedule(opt, {"schedule": "constant"}, {"budget": 10, "patience": 5}) is None
+
+
+def test_plateau_schedule_cuts_after_its_share_of_the_patience():
+    cfg = {"schedule": "plateau", "plateau_factor": 0.5, "plateau_patience": 0.5, "min_rel_delta": 0.0}
+    opt = tiny_opt()
+    schedule = train.make_schedule(opt, cfg, {"budget": 1000, "patience": 6})  # cut after 3 bad evaluations
+    lrs = lrs_over(schedule, opt, 8, val_losses=[1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.9, 0.9])
+    assert lrs + [opt.lr] == pytest.approx([0.1] * 5 + [0.05] * 4)
+
+
+def test_trial_follows_its_schedule(study):
+    """A real run with warm-up and cosine: the rate each evaluation's history row records is the
+    schedule's at that step."""
+    args = run_args(study)
+    cfg = args["params"]["train"]
+    cfg.update(schedule="cosine", warmup_steps=20, patience_min_steps=cfg["min_steps"] - 1, patience_epochs=1000)
+    train.run(**args, out_dir=str(study / "cosine"))
+    rule = train.stopping_rule(cfg, 256)
+    rows = [line.split(",") for line in (study / "cosine/history.csv").read_text().splitlines()[1:]]
+    budget, warm = rule["budget"], 20
+    for step, lr in ((int(r[0]), float(r[1])) for r in rows):
+        s = step - 1  # the rate the step used was set after step - 1 steps
+        want = 0.01 * (1 / warm + (1 - 1 / warm) * s / warm) if s < warm else 0.01 * (1 + math.cos(math.pi * (s - warm) / (budget - warm))) / 2
+        assert lr == pytest.approx(want, rel=1e-6), step
+    assert int(rows[-1][0]) == budget
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_resume_restores_the_schedule(study, monkeypatch, schedule):
+    """The resume test above runs the plateau schedule (tiny params); the per-step one must
+    resume its rate too."""
+    args = run_args(study)
+    args["params"]["train"].update(schedule=schedule, warmup_steps=5 if schedule == "cosine" else 0)
+    full = study / f"full-{schedule}"
+    train.run(**args, out_dir=str(full))
+    resumed = study / f"resumed-{schedule}"
+    preempt_after_third_evaluation(args, resumed, monkeypatch)
+    train.run(**args, out_dir=str(resumed))
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (resumed / name).read_bytes() == (full / name).read_bytes(), name

@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--trials-dir", default="results/trials")
     s.add_argument("--out-dir", default="results/tables")
 
+    s = step("audit", "re-train each family's best configuration on the largest shards with more patience and budget")
+    s.add_argument("--best", default="results/tables/best.csv")
+    s.add_argument("--pool-dir", default="data/pool")
+    s.add_argument("--info", default="data/pool.json")
+    s.add_argument("--shards-dir", default="data/shards")
+    s.add_argument("--out-dir", default="results/audit", help="where the re-trained trials go")
+    s.add_argument("--out", default="results/audit.json")
+
     s = step("fit", "fit the learning curve and the model-size law")
     s.add_argument("--best", default="results/tables/best.csv")
     s.add_argument("--trials", default="results/tables/trials.csv", help="every trial: the seeds behind each point")
@@ -130,6 +138,9 @@ def dispatch(args: argparse.Namespace) -> None:
     elif args.step == "select":
         from . import select
         select.run(params, args.trials_dir, args.out_dir)
+    elif args.step == "audit":
+        from . import audit
+        audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out)
     elif args.step == "fit":
         from . import fit_step
         fit_step.run(params, args.best, args.trials, args.info, args.out)

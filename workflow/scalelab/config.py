@@ -77,7 +77,22 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
                             "set train.precision: fp32 or train.device: auto")
     if train["max_steps"] < train["min_steps"]:
         raise ScalelabError(f"{source}: train.max_steps ({train['max_steps']}) is below train.min_steps ({train['min_steps']}); raise max_steps")
+    if train["eval_max_steps"] < train["eval_min_steps"]:
+        raise ScalelabError(f"{source}: train.eval_max_steps ({train['eval_max_steps']}) is below train.eval_min_steps "
+                            f"({train['eval_min_steps']}); raise eval_max_steps")
+    if train["patience_min_steps"] >= train["min_steps"]:
+        raise ScalelabError(f"{source}: train.patience_min_steps ({train['patience_min_steps']}) is not below train.min_steps "
+                            f"({train['min_steps']}): small shards could never stop early; lower it or raise min_steps")
+    if train["warmup_steps"] and train["schedule"] != "cosine":
+        raise ScalelabError(f"{source}: train.warmup_steps: only the cosine schedule warms up and train.schedule is "
+                            f"{train['schedule']}; set warmup_steps: 0 or schedule: cosine")
+    if train["warmup_steps"] >= train["min_steps"]:
+        raise ScalelabError(f"{source}: train.warmup_steps ({train['warmup_steps']}) is not below train.min_steps "
+                            f"({train['min_steps']}): a small shard's budget would end inside the warm-up; lower it")
     n_shards = len(params["shards"]["exponents"])
+    if params["audit"]["shards"] > n_shards:
+        raise ScalelabError(f"{source}: audit.shards: {params['audit']['shards']} exceeds the {n_shards} sizes in "
+                            "shards.exponents; lower it")
     if n_shards < params["fit"]["min_points"]:
         raise ScalelabError(
             f"{source}: shards.exponents: {n_shards} shard sizes are too few to fit; "

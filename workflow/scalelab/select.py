@@ -3,7 +3,9 @@
 The paper's rule: for each family and shard, the (width, lr) configuration with the lowest MEDIAN over
 seeds of its minimum validation loss (train restores the best weights, so a trial's val_loss
 is that minimum). The best row reports the configuration's medians over seeds for every
-metric. Failed (diverged) trials are listed but never selected.
+metric. Failed (diverged) trials are listed but never selected. `budget_stopped` counts the chosen
+configuration's seeds that the step budget stopped (train stops a run on the budget only while it
+is still improving): above 0, the shard's point measures the budget, not the data.
 
 Writes results/tables/trials.csv (all trials) and results/tables/best.csv (one row per family and
 shard, families in params.yaml's order). Losses are in nats; the *_bits columns give them in bits
@@ -36,6 +38,7 @@ def select_best(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     configs = (
         ok.groupby(["family", "shard", "k", "size", "width", "lr"], as_index=False, sort=False)
         .agg(params=("params", "first"), n_seeds=("seed", "nunique"),
+             budget_stopped=("stopped", lambda s: int((s == "budget").sum())),
              **{m: (m, "median") for m in METRICS if m in ok})
     )
     configs["_family"] = configs["family"].map(order)

@@ -24,11 +24,12 @@ STEP_CODE = {
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],
+    "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "laws.py", "io.py"],
     "predict": ["predict.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", *MODEL_CODE],
 }
-PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "predict")}
+PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 
 # The params.yaml keys each step reads (a section, or section.key). Only these rerun the step: the
 # grid decides which trials exist, not how one trains, so it is no param of a Snakemake `train`
@@ -39,6 +40,9 @@ STEP_PARAMS = {
     "shard": ["shards.base", "shards.seed"],
     "train": ["train"],
     "select": ["select", "grid", "models", "shards.exponents"],
+    # The audit re-trains (train), every seed (grid.seed) of the family's best config (models: its
+    # module) on the largest shards, and compares fit.metric.
+    "audit": ["audit", "train", "fit.metric", "grid.seed", "models"],
     "fit": ["fit"],
     "figures": ["figures", "predict.data_multipliers"],
     "predict": ["predict", "models"],

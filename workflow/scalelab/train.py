@@ -1,9 +1,14 @@
 """Step `train`: one trial = one early-stopped training run on one shard.
 
-The run evaluates validation loss every `eval_every` steps, keeps the best weights, and stops
-after `patience` evaluations without improvement or when the step budget, which grows with
-the shard size, is spent. A loss that turns NaN or infinite ends the run as `diverged`: it
-is recorded, and selection leaves it out.
+The stopping rule is in units of data, so a large shard is judged over as many passes as a small
+one: validation loss is evaluated `eval_per_epoch` times per pass over the shard (within
+[eval_min_steps, eval_max_steps] steps), the best weights are kept, and the run stops after
+max(patience_epochs passes, patience_min_steps) steps without beating the best by min_rel_delta
+(`early`), or when the step budget, which also grows with the shard, is spent (`budget`: by
+construction the run was still improving then, and select flags its shard). The learning rate
+follows `schedule` (torch.optim.lr_scheduler: constant, warm-up + cosine to the budget, or
+reduce-on-plateau). A loss that turns NaN or infinite ends the run as `diverged`: it is
+recorded, and selection leaves it out.
 
 Outputs in the trial folder:
   metrics.json  the results (losses and errors at the best step, sizes, steps). Deterministic:
@@ -52,6 +57,42 @@ def step_budget(train_cfg: dict, shard_size: int) -> int:
     return int(min(max(wanted, train_cfg["min_steps"]), train_cfg["max_steps"]))
 
 
+def stopping_rule(train_cfg: dict, shard_size: int) -> dict:
+    """The shard's evaluation interval (steps), patience (evaluations) and budget (steps): the
+    interval is 1/eval_per_epoch of a pass within [eval_min_steps, eval_max_steps]; patience
+    covers max(patience_epochs passes, patience_min_steps) steps."""
+    steps_per_epoch = math.ceil(shard_size / min(train_cfg["batch_size"], shard_size))
+    every = math.ceil(steps_per_epoch / train_cfg["eval_per_epoch"])
+    every = min(max(every, train_cfg["eval_min_steps"]), train_cfg["eval_max_steps"])
+    patience_steps = max(train_cfg["patience_epochs"] * steps_per_epoch, train_cfg["patience_min_steps"])
+    return {"eval_every": int(every), "patience": int(math.ceil(patience_steps / every)),
+            "budget": step_budget(train_cfg, shard_size)}
+
+
+def make_schedule(opt, train_cfg: dict, rule: dict):
+    """torch's scheduler for train.schedule, or None for a constant rate. cosine: linear warm-up
+    over warmup_steps, then cosine decay to 0 at the step budget (stepped every step). plateau:
+    the rate times plateau_factor after plateau_patience x patience evaluations without beating
+    the best by min_rel_delta (stepped every evaluation with the validation loss), so it decays
+    at least once before the run stops."""
+    from torch.optim import lr_scheduler
+
+    kind = train_cfg["schedule"]
+    if kind == "constant":
+        return None
+    if kind == "plateau":
+        evals = max(1, math.ceil(train_cfg["plateau_patience"] * rule["patience"]))
+        # ReduceLROnPlateau cuts when bad evaluations exceed its patience: `evals` bad ones cut.
+        return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=train_cfg["plateau_factor"], patience=evals - 1,
+                                              threshold=train_cfg["min_rel_delta"], threshold_mode="rel")
+    warmup = train_cfg["warmup_steps"]
+    cosine = lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, rule["budget"] - warmup))
+    if not warmup:
+        return cosine
+    ramp = lr_scheduler.LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup)
+    return lr_scheduler.SequentialLR(opt, [ramp, cosine], milestones=[warmup])
+
+
 def set_determinism(device: torch.device) -> None:
     if device.type == "cpu":
         # One thread per job: jobs run side by side, one per core, which beats threads. With
@@ -88,17 +129,20 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -
 
 
 class Trial:
-    """Everything a run needs to continue: model, optimiser, data order, best so far."""
+    """Everything a run needs to continue: model, optimiser and its schedule, data order, best so far."""
 
-    def __init__(self, model, lr: float, weight_decay: float, seed: int, n: int, device):
+    def __init__(self, model, lr: float, train_cfg: dict, rule: dict, seed: int, n: int, device):
         self.model = model
-        self.opt = Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.opt = Adam(model.parameters(), lr=lr, weight_decay=train_cfg["weight_decay"])
+        self.schedule = make_schedule(self.opt, train_cfg, rule)
+        self.per_step = self.schedule is not None and train_cfg["schedule"] != "plateau"
         self.gen = torch.Generator().manual_seed(seed)
         self.n = n
         self.order = torch.randperm(n, generator=self.gen)
         self.pos = 0
         self.step = 0
         self.best = {"val_loss": math.inf, "step": 0, "state": self._copy_state()}
+        self.mark = math.inf  # the validation loss that last reset patience (beat by min_rel_delta)
         self.bad_evals = 0
         self.history: list[dict] = []
         self.train_loss_sum, self.train_loss_n = 0.0, 0
@@ -118,8 +162,9 @@ class Trial:
         return {
             "model": self.model.state_dict(), "opt": self.opt.state_dict(),
             "gen": self.gen.get_state(), "order": self.order, "pos": self.pos, "step": self.step,
-            "best": self.best, "bad_evals": self.bad_evals, "history": self.history,
+            "best": self.best, "mark": self.mark, "bad_evals": self.bad_evals, "history": self.history,
             "train_loss": (self.train_loss_sum, self.train_loss_n),
+            "schedule": self.schedule.state_dict() if self.schedule is not None else None,
         }
 
     def load_state_dict(self, s: dict) -> None:
@@ -127,14 +172,17 @@ class Trial:
         self.opt.load_state_dict(s["opt"])
         self.gen.set_state(s["gen"])
         self.order, self.pos, self.step = s["order"], s["pos"], s["step"]
-        self.best, self.bad_evals, self.history = s["best"], s["bad_evals"], s["history"]
+        self.best, self.mark, self.bad_evals, self.history = s["best"], s["mark"], s["bad_evals"], s["history"]
         self.train_loss_sum, self.train_loss_n = s["train_loss"]
+        if self.schedule is not None:
+            self.schedule.load_state_dict(s["schedule"])
 
 
-def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batch: int,
+def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch: int,
                progress: Progress, ckpt_path: Path, fingerprint: dict, preempted: dict) -> str:
     """Train until early stopping, the budget, or divergence; returns which one ended it."""
     model = trial.model
+    budget = rule["budget"]
     last_ckpt = time.perf_counter()
     model.train()
     while trial.step < budget:
@@ -145,29 +193,35 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, budget: int, batc
             return "diverged"
         trial.opt.zero_grad()
         loss.backward()
+        lr = trial.opt.lr  # the rate this step used (history shows it)
         trial.opt.step()
+        if trial.per_step:
+            trial.schedule.step()
         trial.step += 1
         trial.train_loss_sum += loss.item()
         trial.train_loss_n += 1
-        if trial.step % cfg["eval_every"] and trial.step != budget:
+        if trial.step % rule["eval_every"] and trial.step != budget:
             continue
 
         val_loss, val_error = evaluate(model, *val, cfg["precision"])
         if not math.isfinite(val_loss):
             return "diverged"
-        row = {"step": trial.step, "train_loss": trial.train_loss_sum / trial.train_loss_n,
+        row = {"step": trial.step, "lr": lr, "train_loss": trial.train_loss_sum / trial.train_loss_n,
                "val_loss": val_loss, "val_error": val_error}
         trial.history.append(row)
         trial.train_loss_sum, trial.train_loss_n = 0.0, 0
-        if val_loss < trial.best["val_loss"]:
+        if val_loss < trial.best["val_loss"]:  # the best weights: any improvement
             trial.best = {"val_loss": val_loss, "step": trial.step, "state": trial._copy_state()}
-            trial.bad_evals = 0
+        if val_loss < trial.mark * (1 - cfg["min_rel_delta"]):  # patience: a real improvement
+            trial.mark, trial.bad_evals = val_loss, 0
         else:
             trial.bad_evals += 1
+        if trial.schedule is not None and not trial.per_step:
+            trial.schedule.step(val_loss)
         progress.line(f"step {trial.step:6d}  train_loss {row['train_loss']:.4f}  val_loss {val_loss:.4f}  "
                       f"val_error {val_error:.4f}  best@{trial.best['step']}")
         progress.update(trial.step, f"val_loss {val_loss:.4f}")
-        if trial.bad_evals >= cfg["patience"]:
+        if trial.bad_evals >= rule["patience"]:
             return "early"
         if preempted["flag"] or time.perf_counter() - last_ckpt > CHECKPOINT_SECONDS:
             with io.atomic_path(ckpt_path) as tmp:
@@ -235,9 +289,10 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
 
     torch.manual_seed(seed)  # initial weights
     model = builder.build(width, tuple(info["input_shape"]), info["n_classes"]).to(device)
-    trial = Trial(model, lr, cfg["weight_decay"], seed, n, device)
+    rule = stopping_rule(cfg, n)
+    trial = Trial(model, lr, cfg, rule, seed, n, device)
     batch = min(cfg["batch_size"], n)
-    budget = step_budget(cfg, n)
+    budget = rule["budget"]
 
     name = f"k{k} (m={m}) {family} w{width} lr{lr} s{seed}"
     progress = Progress(budget, f"train {name}")
@@ -247,13 +302,14 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
     resumed_from = resume(trial, ckpt_path, fingerprint, device, progress)
 
     progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch}, "
+                  f"evaluating every {rule['eval_every']} steps, patience {rule['patience']} evaluations, "
                   f"device {device}, {cfg['precision']}" + (f", resumed at step {resumed_from}" if resumed_from else ""))
     # SLURM (and a person's kill) sends SIGTERM before killing: checkpoint at the next
     # evaluation and exit, so the rerun resumes instead of starting over.
     preempted = {"flag": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
     try:
-        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, budget, batch, progress,
+        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, rule, batch, progress,
                              ckpt_path, fingerprint, preempted)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
@@ -268,6 +324,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
         "family": family, "module": module, "width": width, "lr": lr, "seed": seed,
         "params": count_params(model),
         "steps": trial.step, "best_step": trial.best["step"], "budget": budget,
+        "eval_every": rule["eval_every"], "patience": rule["patience"],
     }
     for split in ("train", "val", "test"):
         loss_, error_ = evaluate(model, *sets[split], cfg["precision"]) if stopped != "diverged" else (math.nan, math.nan)
@@ -275,7 +332,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
     progress.line(f"done: {stopped} at step {trial.step}, best step {trial.best['step']}, "
                   f"val_loss {metrics['val_loss']:.4f}, test_error {metrics['test_error']:.4f}, {seconds:.1f}s")
 
-    io.write_rows(out / "history.csv", ["step", "train_loss", "val_loss", "val_error"], trial.history)
+    io.write_rows(out / "history.csv", ["step", "lr", "train_loss", "val_loss", "val_error"], trial.history)
     with io.atomic_path(out / "model.pt") as tmp, open(tmp, "wb") as f:
         # A file object, not a path: torch.save names the archive after a path's (random) stem.
         torch.save({k_: v.cpu() for k_, v in trial.best["state"].items()}, f)

@@ -1,0 +1,112 @@
+"""The convergence audit: re-training the best configs with more patience and budget catches a
+stopping rule that stops runs still improving, and passes one that does not."""
+
+import json
+
+import pytest
+from conftest import cli, copy_project, tiny_params
+
+from scalelab import audit, io, select, study as study_names, train
+
+
+def row(family="cnn1d", k=10, before=0.5, after=0.4, threshold=0.05):
+    return {"family": family, "shard": f"k{k}", "k": k, "size": 2**k, "width": 16, "lr": 0.01, "seeds": [0, 1],
+            "before": before, "after": after, **audit.compare(before, after, threshold), "budget_stopped": 0}
+
+
+def test_compare_is_relative_and_symmetric_in_its_threshold():
+    assert audit.compare(0.5, 0.49, 0.05) == {"change": pytest.approx(-0.02), "verdict": "converged"}
+    assert audit.compare(0.5, 0.4, 0.05)["verdict"] == "under-trained"
+    assert audit.compare(0.5, 0.6, 0.05)["verdict"] == "under-trained"
+    assert audit.compare(0.5, None, 0.05)["verdict"] == "failed"
+
+
+def test_targets_are_each_familys_largest_shards():
+    best = [{"family": f, "k": str(k)} for f in ("cnn1d", "mlp") for k in (7, 8, 9, 10)]
+    assert [(r["family"], r["k"]) for r in audit.targets(best, 2)] == [("cnn1d", "9"), ("cnn1d", "10"), ("mlp", "9"), ("mlp", "10")]
+
+
+def test_audit_config_scales_patience_and_budget_only():
+    cfg = tiny_params()["train"]
+    more = audit.audit_train_config(cfg, 2)
+    assert [more[k] for k in audit.SCALED_KEYS] == [2 * cfg[k] for k in audit.SCALED_KEYS]
+    assert {k: v for k, v in more.items() if k not in audit.SCALED_KEYS} == {k: v for k, v in cfg.items() if k not in audit.SCALED_KEYS}
+    assert train.stopping_rule(more, 2048)["budget"] == 2 * train.stopping_rule(cfg, 2048)["budget"]
+
+
+def test_markdown_says_under_trained_plainly_only_above_the_threshold():
+    bad = audit.summarise([row(k=10, before=0.5, after=0.49), row(k=11, before=0.5, after=0.4)], "test_error", 2, 0.05)
+    lines = audit.markdown(bad)
+    assert bad["verdict"] == "under-trained"
+    assert lines[0].startswith("| family | shard size |") and len([l for l in lines if l.startswith("| cnn1d")]) == 2
+    assert "-20.0%" in lines[3] and "under-trained" in lines[3] and "converged" in lines[2]
+    assert lines[-1].startswith("Under-trained:") and "cnn1d at 2048 (-20.0%)" in lines[-1] and "1024" not in lines[-1]
+    good = audit.summarise([row(before=0.5, after=0.49)], "test_error", 2, 0.05)
+    assert good["verdict"] == "converged" and audit.markdown(good)[-1].startswith("Converged:")
+    assert "under-trained" not in "\n".join(audit.markdown(good)).lower()
+
+
+def test_metric_in_bits_comes_from_the_loss():
+    assert audit.metric_value({"test_loss": 0.6931471805599453}, "test_bits") == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """The tiny study's pool and its two largest shards (1024, 2048 examples)."""
+    study = copy_project(tmp_path_factory.mktemp("audit"))
+    for args in (["prepare"], ["shard", "--k", "10", "--out", "data/shards/k10.npy"],
+                 ["shard", "--k", "11", "--out", "data/shards/k11.npy"]):
+        proc = cli(*args, cwd=study)
+        assert proc.returncode == 0, proc.stderr
+    return study
+
+
+def study_with(prepared, name, **train_keys):
+    """Train one family (cnn1d w16, 2 seeds) on k10 and k11 under `train_keys`, select, audit (2x)."""
+    params = tiny_params()
+    params["shards"]["exponents"] = [10, 11]
+    params["models"] = {"cnn1d": {"width": [16], "lr": [0.01]}}
+    params["train"].update(train_keys)
+    out = prepared / name
+    data = dict(pool_dir=str(prepared / "data/pool"), info_path=str(prepared / "data/pool.json"))
+    for t in study_names.all_trials(params):
+        train.run(params, **data, shard_path=str(prepared / f"data/shards/k{t['k']}.npy"), k=t["k"], family=t["family"],
+                  width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]))
+    best = select.run(params, str(out / "trials"), str(out / "tables"))
+    result = audit.run(params, str(out / "tables/best.csv"), data["pool_dir"], data["info_path"],
+                       str(prepared / "data/shards"), str(out / "audit"), str(out / "audit.json"))
+    return best, result, out
+
+
+@pytest.mark.slow
+def test_too_impatient_rule_is_caught(prepared):
+    """Patience of one evaluation interval (5 steps) and a constant rate: runs stop while still
+    improving, and 2x patience moves test error by far more than 5%."""
+    _, result, out = study_with(prepared, "impatient", schedule="constant", eval_min_steps=5, eval_max_steps=5,
+                                patience_epochs=0.01, patience_min_steps=5)
+    assert result["verdict"] == "under-trained"
+    assert min(r["change"] for r in result["rows"]) < -0.1
+    assert json.loads((out / "audit.json").read_text()) == io.to_jsonable(result)
+    assert sorted(p.name for p in (out / "audit/k11/cnn1d").iterdir()) == ["w16-lr0.01-s0", "w16-lr0.01-s1"]
+
+
+@pytest.mark.slow
+def test_patient_rule_passes_the_audit(prepared):
+    """The same study with patience of 8 passes (100 steps at least), a plateau schedule and a
+    budget far past it: more patience changes little, and the audit says converged."""
+    best, result, _ = study_with(prepared, "patient", patience_epochs=8, patience_min_steps=100,
+                                 min_steps=400, max_steps=4000, epochs=400)
+    assert result["verdict"] == "converged", audit.markdown(result)
+    assert list(best["budget_stopped"]) == [0, 0]
+
+
+@pytest.mark.slow
+def test_run_cut_by_the_budget_is_flagged(prepared):
+    """A 40-step budget stops runs that are still improving: each says stopped=budget, and the
+    shard's best row counts both seeds."""
+    best, result, out = study_with(prepared, "budget", min_steps=40, max_steps=40)
+    metrics = json.loads((out / "trials/k11/cnn1d/w16-lr0.01-s0/metrics.json").read_text())
+    assert metrics["stopped"] == "budget" and metrics["steps"] == metrics["budget"] == 40
+    assert list(best["budget_stopped"]) == [2, 2]
+    trials = (out / "tables/trials.csv").read_text()
+    assert trials.count(",ok,budget,") == 4

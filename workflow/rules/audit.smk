@@ -1,0 +1,22 @@
+# Re-train each family's best configuration on the largest shards with more patience and step
+# budget: does the learning curve measure the data or the stopping rule? (results/audit.json)
+# One job: which configurations to re-train is known only once select has run.
+rule audit:
+    input:
+        best="results/tables/best.csv",
+        pool=POOL_FILES,
+        info="data/pool.json",
+        shards=[f"data/shards/k{k}.npy" for k in EXPONENTS[-config["audit"]["shards"]:]],
+        code=code("audit"),
+    output:
+        audit="results/audit.json",
+        trials=directory("results/audit"),
+    params:
+        **step_params("audit"),
+    log:
+        "logs/audit.log",
+    threads: 1
+    resources:
+        gpu=0 if config["train"]["device"] == "cpu" else 1,
+    shell:
+        "scalelab audit --best {input.best} --shards-dir data/shards --out-dir {output.trials} --out {output.audit} 2> {log}"

@@ -1,0 +1,128 @@
+"""Step `audit`: does the learning curve measure the data, or the stopping rule?
+
+Re-trains each family's best configuration (every seed of it) on the `audit.shards` largest
+shards with `audit.factor` times the patience and the step budget, and compares the fitted
+metric (params fit.metric, median over seeds) before (best.csv) and after. A relative change
+above `audit.threshold` says the shard's point is under-trained: the stopping rule, not the
+data, set it. The largest shards are where stopping too early shows most.
+
+Writes results/audit.json:
+  {"metric": "test_error", "factor": 2, "threshold": 0.05, "verdict": "converged" | "under-trained",
+   "rows": [{"family", "shard", "k", "size", "width", "lr", "seeds", "before", "after", "change",
+             "verdict", "budget_stopped"}, ...]}          (families in best.csv's order, shards ascending)
+`change` is (after - before) / before; `budget_stopped` counts the re-trained seeds that even the
+larger budget stopped while improving. The re-trained trials go to results/audit/k<k>/<family>/<trial>.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import statistics
+import sys
+from pathlib import Path
+
+from . import io, study
+from .errors import ScalelabError
+
+SCALED_KEYS = ("patience_epochs", "patience_min_steps", "epochs", "min_steps", "max_steps")  # patience and budget
+
+
+def audit_train_config(train_cfg: dict, factor: float) -> dict:
+    """The train section with `factor` times the patience and the step budget."""
+    cfg = dict(train_cfg)
+    for key in SCALED_KEYS:
+        value = train_cfg[key] * factor
+        cfg[key] = math.ceil(value) if isinstance(train_cfg[key], int) else value
+    return cfg
+
+
+def targets(best: list[dict], n_shards: int) -> list[dict]:
+    """Pure: the best rows to re-train: each family's `n_shards` largest shards."""
+    rows = []
+    for family in dict.fromkeys(r["family"] for r in best):
+        mine = sorted((r for r in best if r["family"] == family), key=lambda r: int(r["k"]))
+        rows += mine[-n_shards:]
+    return rows
+
+
+def metric_value(metrics: dict, name: str) -> float | None:
+    """A trial's value of fit.metric; *_bits are the losses in bits."""
+    if name.endswith("_bits"):
+        loss = metrics.get(name[:-len("_bits")] + "_loss")
+        return None if loss is None else loss / math.log(2)
+    return metrics.get(name)
+
+
+def compare(before: float, after: float | None, threshold: float) -> dict:
+    """Pure: relative change from before to after, and the verdict on it."""
+    if after is None or before is None or not math.isfinite(after):
+        return {"change": None, "verdict": "failed"}
+    change = (after - before) / before if before else (0.0 if after == before else math.inf)
+    return {"change": change, "verdict": "converged" if abs(change) <= threshold else "under-trained"}
+
+
+def summarise(rows: list[dict], metric: str, factor: float, threshold: float) -> dict:
+    """Pure: the audit.json document from its rows (each already compared)."""
+    verdict = "under-trained" if any(r["verdict"] != "converged" for r in rows) else "converged"
+    return {"metric": metric, "factor": factor, "threshold": threshold, "verdict": verdict, "rows": rows}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
+
+
+def markdown(audit: dict) -> list[str]:
+    """The audit as summary.md lines: a small table, then one plain sentence with the verdict."""
+    metric, factor, threshold = audit["metric"], audit["factor"], audit["threshold"]
+    lines = [f"| family | shard size | width | lr | {metric} | with {factor:g}x patience and budget | change | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in audit["rows"]:
+        after = "n/a" if r["after"] is None else f"{r['after']:.4g}"
+        lines.append(f"| {r['family']} | {r['size']} | {r['width']} | {r['lr']} | {r['before']:.4g} | {after} | "
+                     f"{_pct(r['change'])} | {r['verdict']} |")
+    bad = [r for r in audit["rows"] if r["verdict"] != "converged"]
+    if bad:
+        which = ", ".join(f"{r['family']} at {r['size']} ({_pct(r['change'])})" for r in bad)
+        lines += ["", f"Under-trained: with {factor:g}x the patience and step budget, {metric} moves by more than "
+                      f"{threshold:.0%} on {which}, so these points measure the stopping rule, not the data; "
+                      "raise train.patience_epochs or the step budget before trusting the fit."]
+    else:
+        lines += ["", f"Converged: with {factor:g}x the patience and step budget, {metric} moves by at most "
+                      f"{threshold:.0%} on the largest shards of every family."]
+    return lines
+
+
+def read_best(path: str | Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise ScalelabError(f"{path}: missing; run select first (snakemake or dvc repro)") from None
+
+
+def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir: str, out_dir: str, out: str) -> dict:
+    from . import train  # torch: imported only when training
+
+    cfg = params["audit"]
+    metric = params["fit"]["metric"]
+    patient = copy.deepcopy(params)
+    patient["train"] = audit_train_config(params["train"], cfg["factor"])
+    rows = []
+    for row in targets(read_best(best_path), cfg["shards"]):
+        k, family, width, lr = int(row["k"]), row["family"], int(row["width"]), float(row["lr"])
+        trials = [train.run(patient, pool_dir, info_path, str(Path(shards_dir) / f"{study.shard_name(k)}.npy"), k, family,
+                            width, lr, seed, str(Path(out_dir) / study.shard_name(k) / family / study.trial_name(width, lr, seed)))
+                  for seed in params["grid"]["seed"]]
+        values = [v for t in trials if t["status"] == "ok" and (v := metric_value(t, metric)) is not None]
+        before = float(row[metric])
+        after = statistics.median(values) if values else None
+        rows.append({"family": family, "shard": row["shard"], "k": k, "size": int(row["size"]), "width": width, "lr": lr,
+                     "seeds": list(params["grid"]["seed"]), "before": before, "after": after,
+                     **compare(before, after, cfg["threshold"]),
+                     "budget_stopped": sum(t["stopped"] == "budget" for t in trials)})
+    audit = summarise(rows, metric, cfg["factor"], cfg["threshold"])
+    io.write_json(out, audit)
+    print("\n".join(markdown(audit)), file=sys.stderr)  # the log shows the verdict
+    return audit
