@@ -11,9 +11,9 @@ from scalelab import study as study_names
 from scalelab.steps import STEP_CODE, STEP_PARAMS, code_files
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-# Read by a DVC stage only: DVC's train stage trains one family's whole grid on one shard
-# (`train --all`), so it reads that family's grid; a Snakemake job trains one trial it is given.
-DVC_ONLY_PARAMS = {"train": {"models.${item.family}", "grid"}}
+# A train stage is one family's batch (`train --all`): it reads that family's grid, which a list in
+# steps.py cannot name (the Snakemake rule adds it from its wildcard).
+DVC_ONLY_PARAMS = {"train": {"models.${item.family}"}}
 
 
 def stage(step: str) -> dict:

@@ -16,7 +16,7 @@ OUTPUTS = [
     "results/tables/trials.csv", "results/tables/best.csv", "results/fit.json", "results/fit_samples.csv",
     "results/figures/learning_curve.png", "results/figures/learning_curve.pdf",
     "results/figures/model_size.png", "results/figures/val_loss_vs_params.pdf",
-    "results/predictions.json", "results/summary.md", "logs/train/k6/cnn1d/w8-lr0.01-s0.log",
+    "results/predictions.json", "results/summary.md", "logs/train/k6/cnn1d.log",
     "results/audit.json", "results/audit/k10/cnn1d", "logs/audit.log",
 ]
 # The audit reads best.csv and re-trains with the train code: whatever changes trials reruns it.
@@ -77,8 +77,9 @@ def test_every_output_is_made(study):
     assert "beta_g" in summary and "figures/learning_curve.png" in summary
     assert "## Families compared" in summary and "| mlp |" in summary and "**Verdict: " in summary
     assert "### Backtest" in summary and "| persistence |" in summary
-    log = (study / "logs/train/k10/cnn1d/w16-lr0.01-s0.log").read_text()
-    assert log.count("\nstep ") >= 3  # a line per evaluation
+    log = (study / "logs/train/k10/cnn1d.log").read_text()  # one job per family and shard: a batch
+    assert log.count("train k10 (m=1024) cnn1d ") == 4  # its trials, one after another
+    assert log.count("\nstep ") >= 4 * 3  # a line per evaluation
 
 
 def test_second_run_does_nothing(study):
@@ -119,17 +120,18 @@ def test_predict_keys_rerun_predict_and_only_the_figure_that_reads_them(study):
 
 def test_new_shard_size_runs_only_its_jobs_and_the_aggregates(study):
     with params_changed(study, "shards", "exponents", [6, 7, 8, 9, 10, 11]):
-        assert scheduled_jobs(study) == {"shard": 1, "train": 6, **AGGREGATES}
+        assert scheduled_jobs(study) == {"shard": 1, "train": 2, **AGGREGATES}  # a batch per family
 
 
-def test_a_wider_grid_for_one_family_runs_only_its_new_trials(study):
+def test_a_wider_grid_for_one_family_reruns_only_its_batches(study):
+    """...in which only the new trials train: the others are copied from the store (test_batch.py)."""
     with params_changed(study, "models", "mlp", {"width": [16, 32], "lr": [0.01]}):
-        assert scheduled_jobs(study) == {"train": 5 * 2, **AGGREGATES}
+        assert scheduled_jobs(study) == {"train": 5, **AGGREGATES}
 
 
 def test_training_code_reruns_every_trial_but_not_prepare_or_shards(study):
     with edited(study / "workflow/scalelab/train.py", '"""Step `train`', '"""Step `train` (edited)'):
-        assert scheduled_jobs(study) == {"train": 30, **AGGREGATES}
+        assert scheduled_jobs(study) == {"train": 5 * 2, **AGGREGATES}
 
 
 def test_fit_code_reruns_from_fit_on(study):

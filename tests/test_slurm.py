@@ -135,9 +135,9 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     params = small_params()
     params["train"].update(min_steps=3000, max_steps=3000, patience_min_steps=2999, eval_min_steps=20, eval_max_steps=20)  # about 10 s
     study = copy_project(tmp_path, params, extra=("profiles", "slurm"))
-    trial = "results/trials/k9/cnn1d/w8-lr0.01-s0"
-    cmd, env = profile_run(cluster, study, f"{trial}/metrics.json")
-    log = study / "logs/train/k9/cnn1d/w8-lr0.01-s0.log"
+    trial = "results/trials/k9/cnn1d/w8-lr0.01-s0"  # the first trial of its batch
+    cmd, env = profile_run(cluster, study, "results/trials/k9/cnn1d")
+    log = study / "logs/train/k9/cnn1d.log"
     with subprocess.Popen(cmd, cwd=study, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
         try:
             deadline = time.monotonic() + STUDY_TIMEOUT
@@ -152,10 +152,10 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     assert proc.returncode == 0, output[-5000:]
     info = json.loads((study / trial / "run.json").read_text())
     assert info["resumed_from_step"] > 0 and info["slurm_job_id"] not in first_job
-    assert not (study / trial / ".checkpoint.pt").exists()
+    assert not list((study / ".scalelab/trials").rglob(".checkpoint.pt"))
     # The same trial run straight through, outside SLURM, gives the same bytes.
     proc = cli("train", "--k", "9", "--family", "cnn1d", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "data/shards/k9.npy",
-               "--out-dir", "straight", cwd=study)
+               "--out-dir", "straight", "--store", "", cwd=study)
     assert proc.returncode == 0, proc.stderr
     for name in ("metrics.json", "history.csv", "model.pt"):
         assert (study / trial / name).read_bytes() == (study / "straight" / name).read_bytes(), name

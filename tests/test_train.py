@@ -23,8 +23,9 @@ def study(tmp_path_factory):
 
 
 def train_trial(study, out, lr="0.01", seed="0", width="8"):
+    """One trial alone, trained for real: a store of its own, so nothing is copied from another run."""
     return cli("train", "--k", "8", "--family", "cnn1d", "--width", width, "--lr", lr, "--seed", seed,
-               "--shard", "data/shards/k8.npy", "--out-dir", out, cwd=study)
+               "--shard", "data/shards/k8.npy", "--out-dir", out, "--store", f"store-{out}", cwd=study)
 
 
 def test_same_trial_twice_gives_identical_bytes(study):
@@ -59,7 +60,7 @@ def test_a_family_trained_in_one_process_equals_one_job_per_trial(study):
     """DVC trains a family's trials in one process (`--all`), Snakemake one per job: the bytes
     must not depend on which, or the engines could not take over each other's results."""
     proc = cli("train", "--k", "8", "--family", "cnn1d", "--all", "--shard", "data/shards/k8.npy",
-               "--out-dir", "family", cwd=study)
+               "--out-dir", "family", "--store", "store-family", cwd=study)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (study / "family").iterdir()) == ["w16-lr0.01-s0", "w16-lr0.01-s1", "w8-lr0.01-s0", "w8-lr0.01-s1"]
     assert train_trial(study, "alone", seed="1", width="16").returncode == 0

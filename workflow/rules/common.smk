@@ -11,7 +11,7 @@ localrules: all, prepare, shard, select, fit, figures, predict
 SHARD_SIZES = study.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])
 POOL_FILES = [str(p) for p in split_paths("data/pool").values()]
-TRIAL_DIR = "results/trials/k{k}/{family}/w{width}-lr{lr}-s{seed}"
+BATCH_DIR = "results/trials/k{k}/{family}"  # one family's trials on one shard: one train job
 
 
 def code(step):
@@ -24,9 +24,9 @@ def step_params(step):
     return param_values(step, config)
 
 
-def trial_metrics():
-    """metrics.json of every trial of every family on every shard, as params.yaml defines them."""
-    return [f"results/trials/{t['dir']}/metrics.json" for t in study.all_trials(config)]
+def trial_batches():
+    """The folder of every family's trials on every shard (select reads the trials params.yaml names)."""
+    return [BATCH_DIR.format(k=k, family=family) for k in EXPONENTS for family in study.families(config)]
 
 
 FIGURES = [
@@ -39,6 +39,3 @@ FIGURES = [
 wildcard_constraints:
     k=r"\d+",
     family=r"[A-Za-z][A-Za-z0-9_]*",
-    width=r"\d+",
-    seed=r"\d+",
-    lr=r"[^/]+",

@@ -1,7 +1,7 @@
 # Tabulate every trial and pick each shard's best configuration (median over seeds).
 rule select:
     input:
-        trial_metrics(),
+        trial_batches(),
         code=code("select"),
     output:
         trials=report("results/tables/trials.csv", caption="../report/trials.rst", category="Tables"),

@@ -1,9 +1,13 @@
-# One trial: an early-stopped training run of one family's (width, lr, seed) on one shard.
-# Its params are the train section and the family's module only: the grid decides which trials
-# exist, not how each one trains, so widening a grid adds jobs without rerunning old ones.
+# One batch: every trial of one family on one shard, in one process (start-up paid once), each
+# trial into its own folder results/trials/k{k}/{family}/<trial>/ - the same batch as DVC's train
+# stage. Params: the train section and the family's grid (which trials the batch holds). An edit
+# reruns the family's batches, but each trial that finished before with the same fingerprint is
+# copied from the store (.scalelab/trials, see train.py), so only new trials train; the store also
+# lets a killed batch (whose folder Snakemake deletes) resume where it stopped.
+# Priority: largest shard first, so the longest batches never start last (2 cores finish together).
 # Resources: a GPU unless the study trains on CPU (locally, `--resources gpu=N` caps how many
-# trials hold one at once; unconstrained without it). Group: a cluster batches each shard's
-# trials by group-components (slurm/config.yaml); local runs ignore groups.
+# batches hold one at once). Group: a cluster packs small shards' batches by group-components
+# (slurm/config.yaml); local runs ignore groups.
 rule train:
     input:
         pool=POOL_FILES,
@@ -11,21 +15,18 @@ rule train:
         shard="data/shards/k{k}.npy",
         code=code("train"),
     output:
-        metrics=f"{TRIAL_DIR}/metrics.json",
-        history=f"{TRIAL_DIR}/history.csv",
-        model=f"{TRIAL_DIR}/model.pt",
-        run=f"{TRIAL_DIR}/run.json",
+        trials=directory(BATCH_DIR),
     params:
         **step_params("train"),
-        module=lambda wildcards: study.family_module(config, wildcards.family),
-        out_dir=TRIAL_DIR,
+        family=lambda wildcards: config["models"][wildcards.family],
     log:
-        "logs/train/k{k}/{family}/w{width}-lr{lr}-s{seed}.log",
+        "logs/train/k{k}/{family}.log",
     threads: 1
+    priority: lambda wildcards: int(wildcards.k)
     resources:
         gpu=0 if config["train"]["device"] == "cpu" else 1,
     group:
         lambda wildcards: f"trials_k{wildcards.k}"
     shell:
-        "scalelab train --k {wildcards.k} --family {wildcards.family} --width {wildcards.width} --lr {wildcards.lr} --seed {wildcards.seed}"
-        " --shard {input.shard} --out-dir {params.out_dir} 2> {log}"
+        "scalelab train --k {wildcards.k} --family {wildcards.family} --all"
+        " --shard {input.shard} --out-dir {output.trials} 2> {log}"

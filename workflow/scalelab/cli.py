@@ -40,18 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", required=True)
 
-    s = step("train", "train one trial (or, with --all, every trial of a family) on one shard with early stopping")
+    s = step("train", "train every trial of a family on one shard (--all; or one trial) with early stopping")
     s.add_argument("--k", type=int, required=True)
     s.add_argument("--family", required=True, help="a family named under models: in params.yaml")
     s.add_argument("--width", type=int)
     s.add_argument("--lr", type=float)
     s.add_argument("--seed", type=int)
     s.add_argument("--all", action="store_true",
-                   help="train every trial params.yaml gives the family on this shard, each in OUT_DIR/<trial> (dvc.yaml)")
+                   help="train every trial params.yaml gives the family on this shard, each in OUT_DIR/<trial>, in one process")
     s.add_argument("--pool-dir", default="data/pool")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--shard", required=True, help="the shard's index file")
     s.add_argument("--out-dir", required=True)
+    s.add_argument("--store", default=".scalelab/trials",
+                   help="where trials train and stay once finished, by fingerprint, out of the engines' reach: "
+                        "a rerun copies them instead of training again ('' for none; default: %(default)s)")
 
     s = step("select", "tabulate every trial and pick the best per shard")
     s.add_argument("--trials-dir", default="results/trials")
@@ -129,12 +132,12 @@ def dispatch(args: argparse.Namespace) -> None:
             raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
                                 f"use one of {', '.join(params['models'])}")
         if args.all:
-            train.run_family(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.out_dir)
+            train.run_family(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.out_dir, args.store)
         elif None in (args.width, args.lr, args.seed):
             raise ScalelabError("train: give --width, --lr and --seed for one trial, or --all for every trial of the family")
         else:
             train.run(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
-                      args.seed, args.out_dir)
+                      args.seed, args.out_dir, args.store)
     elif args.step == "select":
         from . import select
         select.run(params, args.trials_dir, args.out_dir)

@@ -31,14 +31,14 @@ STEP_CODE = {
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 
-# The params.yaml keys each step reads (a section, or section.key). Only these rerun the step: the
-# grid decides which trials exist, not how one trains, so it is no param of a Snakemake `train`
-# job (whose rule adds the one family module it builds). DVC's train stage trains a family's
-# whole grid, so dvc.yaml adds models.<family> and grid there (tests/test_dvc_yaml.py knows).
+# The params.yaml keys each step reads (a section, or section.key). Only these rerun the step. A
+# train job is a batch, one family's trials on one shard, so it also reads models.<family> (which
+# the Snakemake rule and dvc.yaml add for their family; tests/test_dvc_yaml.py knows); trials that
+# finished before are copied from the store, so a grid edit trains only the new trials.
 STEP_PARAMS = {
     "prepare": ["data"],
     "shard": ["shards.base", "shards.seed"],
-    "train": ["train"],
+    "train": ["train", "grid"],
     "select": ["select", "grid", "models", "shards.exponents"],
     # The audit re-trains (train), every seed (grid.seed) of the family's best config (models: its
     # module) on the largest shards, and compares fit.metric.

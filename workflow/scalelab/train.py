@@ -1,4 +1,6 @@
-"""Step `train`: one trial = one early-stopped training run on one shard.
+"""Step `train`: one trial = one early-stopped training run on one shard; a batch = every
+trial of one family on one shard, one after another in one process, so the start-up (Python,
+torch, the data) is paid once per batch, not once per trial.
 
 The stopping rule is in units of data, so a large shard is judged over as many passes as a small
 one: validation loss is evaluated `eval_per_epoch` times per pass over the shard (within
@@ -12,24 +14,35 @@ recorded, and selection leaves it out.
 
 Outputs in the trial folder:
   metrics.json  the results (losses and errors at the best step, sizes, steps). Deterministic:
-                the same trial on the same machine gives the same bytes, whichever engine ran it.
+                the same trial on the same machine gives the same bytes, whichever engine ran it
+                and whether it ran alone or in a batch (each trial seeds itself).
   history.csv   one row per evaluation.
   model.pt      the best weights.
   run.json      how the run went: seconds, throughput, device, precision, GPU, versions, SLURM
                 job id. Not deterministic, so kept out of metrics.json, which must stay
                 byte-identical whichever engine, machine session or SLURM job ran the trial.
-A checkpoint (.checkpoint.pt) is kept while the run is in progress, so a preempted job resumes
-where it stopped instead of starting over; it is deleted when the trial is finished. It is used
-only if it was made by the same trial, settings, device type and versions (its fingerprint):
-otherwise the run starts over, since a resumed run must end with the same bytes as one that was
-never interrupted.
+
+The store (.scalelab/trials/, `--store`): both engines delete a batch's folder before they run it
+again (Snakemake a killed job's outputs, DVC a stage's outs), so a trial trains in the store,
+in a folder named after its fingerprint (its trial, the train settings, the hash of the training
+code, data and shard, device type, versions), and is copied to its own folder when finished. A
+rerun batch copies every trial the store holds with the same fingerprint and trains only the
+rest: a batch killed half-way resumes, and widening a grid trains only the new trials.
+A checkpoint (.checkpoint.pt) is kept in that folder while the run is in progress, so a preempted
+job resumes where it stopped instead of starting over; it is deleted when the trial is finished.
+Its fingerprint is the folder's, so a resumed run ends with the same bytes as one that was never
+interrupted. The store is only ever read by fingerprint: deleting it costs retraining, nothing else.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -260,48 +273,114 @@ def load_sets(pool_dir: str, shard_path: str, device) -> dict[str, tuple[torch.T
     return {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
 
 
-def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str, out_dir: str) -> list[dict]:
-    """Every trial of `family` on shard k, one after another in this process, each into
-    out_dir/<trial name>: DVC's train stage (one per shard and family). Each trial seeds itself,
-    so it gives the same bytes as when Snakemake runs it alone."""
-    return [run(params, pool_dir, info_path, shard_path, k, family, t["width"], t["lr"], t["seed"],
-                str(Path(out_dir) / t["name"]))
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Batch:
+    """What the trials of one process share: params, device, data and the fingerprint of the
+    code and inputs. The data is loaded once, and only if some trial has to train."""
+
+    def __init__(self, params: dict, pool_dir: str, info_path: str, shard_path: str, store: str | None):
+        self.params, self.cfg = params, params["train"]
+        self.pool_dir, self.shard_path = pool_dir, shard_path
+        self.store = Path(store) if store else None
+        self.device = devices.pick(self.cfg["device"], self.cfg["precision"],
+                                   log=lambda text: print(text, file=sys.stderr, flush=True))
+        set_determinism(self.device)
+        self.info = io.read_json(info_path)
+        self.n = len(np.load(shard_path, mmap_mode="r"))
+        self.m = self.n * self.info.get("tokens_per_example", 1)  # the shard's size in the data's unit
+        # Everything a finished trial's bytes depend on besides its own (family, width, lr, seed):
+        # the training code as the engines list it (steps.py), the data and the versions.
+        from .steps import code_files
+        self.inputs = {
+            "code": hashlib.sha256(b"".join(_sha256(f).encode() for f in code_files("train", params))).hexdigest(),
+            "data": [_sha256(info_path), _sha256(shard_path)],
+            "device": self.device.type,
+            "versions": [__version__, torch.__version__],
+        }
+
+    @functools.cached_property
+    def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return load_sets(self.pool_dir, self.shard_path, self.device)
+
+    def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int) -> dict:
+        return {"trial": [k, self.m, family, module, width, lr, seed], "train": self.cfg, **self.inputs}
+
+    def work_dir(self, k: int, family: str, name: str, fingerprint: dict, out: Path) -> Path:
+        """Where the trial trains and keeps its checkpoint: in the store, under its fingerprint,
+        where neither engine deletes it; without a store, its own folder."""
+        if self.store is None:
+            return out
+        key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+        return self.store / f"k{k}" / family / name / key
+
+
+def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str, out_dir: str,
+               store: str | None = None) -> list[dict]:
+    """Every trial of `family` on shard k, one after another in one process (one start-up for all),
+    each into out_dir/<trial name>: one job under Snakemake and DVC alike. Each trial seeds
+    itself, so it gives the same bytes as when it runs alone. With a store, a trial finished
+    before (by a batch that was killed, or before a grid edit) is copied from it, not retrained."""
+    batch = Batch(params, pool_dir, info_path, shard_path, store)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [run_trial(batch, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
             for t in study.trials_for_shard(params, k, family)]
 
 
 def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str,
-        width: int, lr: float, seed: int, out_dir: str) -> dict:
-    cfg = params["train"]
-    out = Path(out_dir)
+        width: int, lr: float, seed: int, out_dir: str, store: str | None = None) -> dict:
+    """One trial alone: the same bytes as the same trial inside a batch."""
+    batch = Batch(params, pool_dir, info_path, shard_path, store)
+    return run_trial(batch, k, family, width, lr, seed, Path(out_dir))
+
+
+TRIAL_FILES = ("history.csv", "model.pt", "run.json", "metrics.json")  # metrics.json last: it marks a finished trial
+
+
+def publish(work: Path, out: Path) -> None:
+    """Copy a finished trial from its store folder to its own folder, metrics.json last."""
+    if work == out:
+        return
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    for name in TRIAL_FILES:
+        with io.atomic_path(out / name) as tmp:
+            shutil.copyfile(work / name, tmp)
 
-    device = devices.pick(cfg["device"], cfg["precision"], log=lambda text: print(text, file=sys.stderr, flush=True))
-    set_determinism(device)
-    info = io.read_json(info_path)
+
+def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: int, out: Path) -> dict:
+    params, cfg, device = batch.params, batch.cfg, batch.device
     module = study.family_module(params, family)
-    builder = registry.load("model", module)
+    name = f"k{k} (m={batch.m}) {family} w{width} lr{lr} s{seed}"
+    fingerprint = batch.fingerprint(k, family, module, width, lr, seed)
+    work = batch.work_dir(k, family, study.trial_name(width, lr, seed), fingerprint, out)
+    if work != out and (work / "metrics.json").exists():
+        print(f"train {name}: finished before with the same code, settings and data; copied from {work}",
+              file=sys.stderr, flush=True)
+        publish(work, out)
+        return io.read_json(out / "metrics.json")
+    work.mkdir(parents=True, exist_ok=True)
 
-    sets = load_sets(pool_dir, shard_path, device)
+    sets = batch.sets
+    started = time.perf_counter()
+    builder = registry.load("model", module)
     x_train, y_train = sets["train"]
-    n = len(y_train)
-    m = n * info.get("tokens_per_example", 1)  # the shard's size in the data's unit
+    n = batch.n
 
     torch.manual_seed(seed)  # initial weights
-    model = builder.build(width, tuple(info["input_shape"]), info["n_classes"]).to(device)
+    model = builder.build(width, tuple(batch.info["input_shape"]), batch.info["n_classes"]).to(device)
     rule = stopping_rule(cfg, n)
     trial = Trial(model, lr, cfg, rule, seed, n, device)
-    batch = min(cfg["batch_size"], n)
+    batch_size = min(cfg["batch_size"], n)
     budget = rule["budget"]
 
-    name = f"k{k} (m={m}) {family} w{width} lr{lr} s{seed}"
     progress = Progress(budget, f"train {name}")
-    ckpt_path = out / CHECKPOINT
-    fingerprint = {"trial": [k, m, family, module, width, lr, seed], "train": cfg,
-                   "device": device.type, "versions": [__version__, torch.__version__]}
+    ckpt_path = work / CHECKPOINT
     resumed_from = resume(trial, ckpt_path, fingerprint, device, progress)
 
-    progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch}, "
+    progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch_size}, "
                   f"evaluating every {rule['eval_every']} steps, patience {rule['patience']} evaluations, "
                   f"device {device}, {cfg['precision']}" + (f", resumed at step {resumed_from}" if resumed_from else ""))
     # SLURM (and a person's kill) sends SIGTERM before killing: checkpoint at the next
@@ -309,7 +388,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
     preempted = {"flag": False}
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
     try:
-        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, rule, batch, progress,
+        stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, rule, batch_size, progress,
                              ckpt_path, fingerprint, preempted)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
@@ -320,7 +399,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
     metrics = {
         "status": "ok" if stopped != "diverged" else "failed",
         "stopped": stopped,
-        "shard": f"k{k}", "k": k, "size": m,
+        "shard": f"k{k}", "k": k, "size": batch.m,
         "family": family, "module": module, "width": width, "lr": lr, "seed": seed,
         "params": count_params(model),
         "steps": trial.step, "best_step": trial.best["step"], "budget": budget,
@@ -332,13 +411,13 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
     progress.line(f"done: {stopped} at step {trial.step}, best step {trial.best['step']}, "
                   f"val_loss {metrics['val_loss']:.4f}, test_error {metrics['test_error']:.4f}, {seconds:.1f}s")
 
-    io.write_rows(out / "history.csv", ["step", "lr", "train_loss", "val_loss", "val_error"], trial.history)
-    with io.atomic_path(out / "model.pt") as tmp, open(tmp, "wb") as f:
+    io.write_rows(work / "history.csv", ["step", "lr", "train_loss", "val_loss", "val_error"], trial.history)
+    with io.atomic_path(work / "model.pt") as tmp, open(tmp, "wb") as f:
         # A file object, not a path: torch.save names the archive after a path's (random) stem.
         torch.save({k_: v.cpu() for k_, v in trial.best["state"].items()}, f)
-    io.write_json(out / "run.json", {
+    io.write_json(work / "run.json", {
         "seconds": seconds,
-        "samples_per_s": trial.step * batch / seconds if seconds > 0 else None,
+        "samples_per_s": trial.step * batch_size / seconds if seconds > 0 else None,
         "resumed_from_step": resumed_from,
         "device": str(device),
         "device_name": devices.describe(device),
@@ -350,6 +429,7 @@ def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, fa
         "versions": {"scalelab": __version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
     })
-    io.write_json(out / "metrics.json", metrics)  # last: its presence means the trial is done
+    io.write_json(work / "metrics.json", metrics)  # last: its presence means the trial is done
     ckpt_path.unlink(missing_ok=True)
+    publish(work, out)
     return metrics
