@@ -93,14 +93,14 @@ def test_fit_key_reruns_fit_figures_predict(study):
 
 
 def test_audit_is_its_own_cached_step(study):
-    """An audit key reruns only the audit (nothing else reads it yet); it audits the two largest
+    """An audit key reruns only the audit and what reads it (fit carries it, figures and predict read fit); it audits the two largest
     shards of every family, each with every seed of its best config."""
     audit = json.loads((study / "results/audit.json").read_text())
     assert [(r["family"], r["k"]) for r in audit["rows"]] == [("cnn1d", 9), ("cnn1d", 10), ("mlp", 9), ("mlp", 10)]
     assert all(r["seeds"] == [0, 1] and r["verdict"] in ("converged", "under-trained") for r in audit["rows"])
     for key, value in (("threshold", 0.1), ("factor", 3)):
         with params_changed(study, "audit", key, value):
-            assert scheduled_jobs(study) == {"audit": 1, "all": 1}
+            assert scheduled_jobs(study) == {"audit": 1, "fit": 1, "figures": 1, "predict": 1, "all": 1}
     with params_changed(study, "fit", "metric", "test_loss"):  # the audit compares fit.metric
         assert scheduled_jobs(study)["audit"] == 1
     assert scheduled_jobs(study) == {}

@@ -3,6 +3,7 @@ rule fit:
     input:
         best="results/tables/best.csv",
         trials="results/tables/trials.csv",
+        audit="results/audit.json",
         info="data/pool.json",
         code=code("fit"),
     output:
@@ -13,4 +14,4 @@ rule fit:
     log:
         "logs/fit.log",
     shell:
-        "scalelab fit --best {input.best} --trials {input.trials} --info {input.info} --out {output.fit} 2> {log}"
+        "scalelab fit --best {input.best} --trials {input.trials} --audit {input.audit} --info {input.info} --out {output.fit} 2> {log}"

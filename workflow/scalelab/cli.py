@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = step("fit", "fit the learning curve and the model-size law")
     s.add_argument("--best", default="results/tables/best.csv")
     s.add_argument("--trials", default="results/tables/trials.csv", help="every trial: the seeds behind each point")
+    s.add_argument("--audit", default="results/audit.json", help="the convergence audit, carried into fit.json")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", default="results/fit.json")
 
@@ -146,7 +147,7 @@ def dispatch(args: argparse.Namespace) -> None:
         audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out)
     elif args.step == "fit":
         from . import fit_step
-        fit_step.run(params, args.best, args.trials, args.info, args.out)
+        fit_step.run(params, args.best, args.trials, args.info, args.out, args.audit)
     elif args.step == "figures":
         from . import figures
         figures.run(params, args.tables_dir, args.fit, args.out_dir)

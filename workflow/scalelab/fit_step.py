@@ -86,7 +86,7 @@ def compare_families(families: dict, seeds: dict, cfg: dict, guess: float) -> di
                              n_jitter=cfg["jitter"], seed=cfg["seed"])
 
 
-def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str) -> dict:
+def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, audit_path: str | None = None) -> dict:
     cfg = params["fit"]
     best = pd.read_csv(best_csv)
     trials = pd.read_csv(trials_csv)
@@ -109,7 +109,9 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str) 
     except ScalelabError as exc:
         comparison = {"verdict": "undecided", "verdict_text": f"no test: {exc}", "families": list(families)}
     result = {"family": primary, "unit": info.get("unit", "examples"), **families[primary],
-              "families": families, "comparison": comparison}
+              "families": families, "comparison": comparison,
+              # Does the curve measure the data or the stopping rule? (step audit)
+              "convergence": io.read_json(audit_path) if audit_path else None}
     io.write_json(out, result)
     return result
 

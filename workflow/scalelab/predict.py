@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import fit, fit_step, io, registry, study
+from . import audit, fit, fit_step, io, registry, study
 from .models import count_params
 
 MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
@@ -225,6 +225,10 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         f"seeds" + (f" ({result['noise']['seed_sd']:.3f} per seed in log error)" if result["noise"]["seed_sd"] else " (one seed: from the residuals)")
         + (f", inflated {result['bootstrap']['lack_of_fit']:.2f}x where the law misses the points by more than it" if (result["bootstrap"]["lack_of_fit"] or 1) > 1 else "")
         + ".",
+        "",
+        "## Convergence audit",
+        "",
+        *(audit.markdown(whole["convergence"]) if whole.get("convergence") else ["Not run."]),
         "",
         "## Predictions",
         "",

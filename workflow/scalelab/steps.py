@@ -27,7 +27,7 @@ STEP_CODE = {
     "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", *MODEL_CODE],
+    "predict": ["predict.py", "audit.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", *MODEL_CODE],
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 
