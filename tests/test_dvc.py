@@ -86,8 +86,8 @@ def test_fit_key_reruns_only_fit_figures_predict_and_metrics_diff_shows_beta_g(s
     before = json.loads((study / "results/fit.json").read_text())
     edit_params(study, "fit", "metric", "test_loss")  # a fit key that moves beta_g
     status = dvc(study, "status", "--json").stdout
-    assert set(json.loads(status)) == {"fit"}  # what changed; figures and predict follow from its outputs
-    assert ran(dvc(study, "repro").stdout) == {"fit", "figures", "predict"}
+    assert set(json.loads(status)) == {"fit", "audit"}  # what read it (the audit compares fit.metric); figures and predict follow
+    assert ran(dvc(study, "repro").stdout) == {"fit", "audit", "figures", "predict"}
     git_commit(study, "fit test_loss")
 
     diff = json.loads(dvc(study, "metrics", "diff", "HEAD~1", "--json").stdout)
