@@ -1,5 +1,6 @@
 # One shard size: the first base**k indices of one seeded permutation of the pool (nested).
 # Its params are base and seed only, so adding an exponent leaves existing shards alone.
+# Largest first, like the train batches that wait for it (train.smk): the longest batches start first.
 rule shard:
     input:
         info="data/pool.json",
@@ -10,5 +11,6 @@ rule shard:
         **step_params("shard"),
     log:
         "logs/shard/k{k}.log",
+    priority: lambda wildcards: int(wildcards.k)
     shell:
         "scalelab shard --k {wildcards.k} --info {input.info} --out {output} 2> {log}"
