@@ -53,11 +53,11 @@ def bare(width: int, x, y) -> float:
 def scalelab(width: int, x, y, xv, yv, cfg: dict) -> float:
     torch.manual_seed(0)
     model = cnn1d.build(width, (40,), 10)
-    trial = train.Trial(model, 0.01, 0.0, 0, M, torch.device("cpu"))
-    cfg = {**cfg, "patience": math.inf}  # run all STEPS, as bare does
+    rule = {**train.stopping_rule(cfg, M), "patience": 10**9, "budget": STEPS}  # run all STEPS, as bare does
+    trial = train.Trial(model, 0.01, cfg, rule, 0, M, torch.device("cpu"))
     with tempfile.TemporaryDirectory() as tmp, open("/dev/null", "w") as devnull:
         start = time.perf_counter()
-        train.train_loop(trial, x, y, (xv, yv), cfg, STEPS, BATCH, Progress(STEPS, "bench", devnull),
+        train.train_loop(trial, x, y, (xv, yv), cfg, rule, BATCH, Progress(STEPS, "bench", devnull),
                          Path(tmp) / "ckpt", {}, {"flag": False})
         return STEPS * BATCH / (time.perf_counter() - start)
 
@@ -66,7 +66,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
     x, y, xv, yv = data()
-    print(f"torch {torch.__version__}, 1 thread, {STEPS} steps of batch {BATCH}, validation on {N_VAL} every {cfg['eval_every']} steps")
+    print(f"torch {torch.__version__}, 1 thread, {STEPS} steps of batch {BATCH}, validation on {N_VAL} every {train.stopping_rule(cfg, M)['eval_every']} steps")
     for width in (16, 64, 128):
         bare(width, x, y)  # warm-up
         b, s = bare(width, x, y), scalelab(width, x, y, xv, yv, cfg)

@@ -21,7 +21,7 @@ def batch_params() -> dict:
     params = tiny_params()
     params["shards"]["exponents"] = [8, 9, 10]
     params["models"] = {"cnn1d": {"width": [8, 16], "lr": [0.01]}}
-    params["train"].update(min_steps=300, max_steps=300, patience=1000)
+    params["train"].update(min_steps=300, max_steps=300, patience_epochs=1000)
     params["fit"]["min_points"] = 3
     return params
 
