@@ -186,6 +186,13 @@ def choose_law(bt: dict, requested: str, curve: Curve | None = None, tolerance: 
     return chosen["law"], why
 
 
+def noise_tolerance(curve: Curve, bt: dict) -> float:
+    """The noise of the held-out points (log units): backtest errors closer than this tie."""
+    if curve.sigma is None:
+        return 0.0
+    return float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):]))
+
+
 def aicc(fitted: laws.Fitted) -> float:
     """Small-sample Akaike criterion of a weighted fit (chi^2 + 2p + 2p(p+1)/(n-p-1)); inf when
     the law has as many parameters as points allow."""
@@ -252,8 +259,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
         raise ScalelabError(f"{len(m)} points are too few to fit; fit.min_points asks for at least {min_points}")
     curve = Curve(m, eps, sigma, best_guess, tolerance, slope_ratio)
     bt = backtest(curve, list(laws.LAWS))
-    tolerance = float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):])) if curve.sigma is not None else 0.0
-    name, why = choose_law(bt, law, curve, tolerance)
+    name, why = choose_law(bt, law, curve, noise_tolerance(curve, bt))
     chosen = laws.get(name)
     fitted = curve.fit(chosen)
     rows, boot_info = bootstrap(curve, fitted, n_boot, seed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import fit, io, laws
@@ -76,8 +75,7 @@ def backtest_table(points: str, best_guess: float | None) -> str:
         raise ScalelabError(str(exc)) from None
     curve = fit.Curve(m, eps, noise["sigma"], best_guess)
     bt = fit.backtest(curve, list(laws.LAWS))
-    tolerance = float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):])) if curve.sigma is not None else 0.0
-    chosen, why = fit.choose_law(bt, "auto", curve, tolerance)
+    chosen, why = fit.choose_law(bt, "auto", curve, fit.noise_tolerance(curve, bt))
     head = ["law"] + [f"last {h}" for h in bt["holdouts"]] + ["mean", "rank"]
     lines = [" ".join(f"{h:>11}" for h in head)]
     for r in sorted(bt["rows"], key=lambda r: (r.get("rank", 99), r["law"])):
