@@ -103,7 +103,9 @@ def test_small_trials_are_batched_one_job_per_shard(on_slurm):
     for trial, job in job_of.items():
         by_shard.setdefault(trial.parts[0], set()).add(job)
     assert all(len(jobs) == 1 for jobs in by_shard.values()), by_shard
-    assert len(set(job_of.values())) == 3 == len(on_slurm.jobs)  # nothing else was submitted
+    audit_jobs = {json.loads(p.read_text())["slurm_job_id"] for p in (on_slurm.study / "results/audit").glob("*/*/*/run.json")}
+    assert len(audit_jobs) == 1  # the audit re-trains the largest shards' best configs in one job
+    assert len(set(job_of.values())) + len(audit_jobs) == 4 == len(on_slurm.jobs)  # nothing else was submitted
 
 
 def test_results_equal_the_local_run_byte_for_byte(on_slurm, local):
