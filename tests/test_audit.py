@@ -2,6 +2,7 @@
 stopping rule that stops runs still improving, and passes one that does not."""
 
 import json
+import math
 
 import pytest
 from conftest import cli, copy_project, tiny_params
@@ -26,12 +27,16 @@ def test_targets_are_each_familys_largest_shards():
     assert [(r["family"], r["k"]) for r in audit.targets(best, 2)] == [("cnn1d", "9"), ("cnn1d", "10"), ("mlp", "9"), ("mlp", "10")]
 
 
-def test_audit_config_scales_patience_and_budget_only():
+def test_audit_config_scales_patience_and_budget_and_keeps_the_rate_cuts():
     cfg = tiny_params()["train"]
     more = audit.audit_train_config(cfg, 2)
     assert [more[k] for k in audit.SCALED_KEYS] == [2 * cfg[k] for k in audit.SCALED_KEYS]
-    assert {k: v for k, v in more.items() if k not in audit.SCALED_KEYS} == {k: v for k, v in cfg.items() if k not in audit.SCALED_KEYS}
+    kept = set(cfg) - set(audit.SCALED_KEYS) - {"plateau_patience"}
+    assert {k: more[k] for k in kept} == {k: cfg[k] for k in kept}
     assert train.stopping_rule(more, 2048)["budget"] == 2 * train.stopping_rule(cfg, 2048)["budget"]
+    # the plateau schedule cuts after the same number of bad evaluations as the original run
+    cuts = [math.ceil(c["plateau_patience"] * train.stopping_rule(c, 2048)["patience"]) for c in (cfg, more)]
+    assert cuts[0] == cuts[1]
 
 
 def test_markdown_says_under_trained_plainly_only_above_the_threshold():
@@ -94,10 +99,15 @@ def test_too_impatient_rule_is_caught(prepared):
 def test_patient_rule_passes_the_audit(prepared):
     """The same study with patience of 8 passes (100 steps at least), a plateau schedule and a
     budget far past it: more patience changes little, and the audit says converged."""
-    best, result, _ = study_with(prepared, "patient", patience_epochs=8, patience_min_steps=100,
+    best, result, out = study_with(prepared, "patient", patience_epochs=8, patience_min_steps=100,
                                  min_steps=400, max_steps=4000, epochs=400)
     assert result["verdict"] == "converged", audit.markdown(result)
     assert list(best["budget_stopped"]) == [0, 0]
+    # The re-trained run repeats the original step for step (same rate cuts) and only goes on longer.
+    for trial in ("k10/cnn1d/w16-lr0.01-s0", "k11/cnn1d/w16-lr0.01-s1"):
+        original = (out / "trials" / trial / "history.csv").read_text().splitlines()
+        longer = (out / "audit" / trial / "history.csv").read_text().splitlines()
+        assert len(longer) > len(original) and longer[:len(original)] == original
 
 
 @pytest.mark.slow

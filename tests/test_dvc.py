@@ -127,6 +127,33 @@ def test_a_family_grid_edit_reruns_only_that_familys_stages(study):
     assert dvc(study, "status").stdout.strip() == UP_TO_DATE
 
 
+def test_one_familys_model_code_retrains_only_its_trials(study):
+    """dvc.yaml cannot name a family's module from the matrix, so every train stage lists every
+    built-in model file and editing models/mlp.py reruns cnn1d's stages too; but a trial's
+    fingerprint holds only its own family's module, so cnn1d's trials are copied from the store
+    unchanged (no new fingerprint in the store) and only mlp's train."""
+    model = study / "workflow/scalelab/models/mlp.py"
+
+    def stored(family):  # one folder per fingerprint a trial was trained under
+        return {p.parent for p in (study / ".scalelab/trials").rglob("metrics.json") if f"/{family}/" in str(p)}
+
+    before = {p: p.read_bytes() for p in (study / "results/trials").rglob("metrics.json") if "/cnn1d/" in str(p)}
+    cnn_store, mlp_store = stored("cnn1d"), stored("mlp")
+    model.write_text(model.read_text().replace('"""', '"""(edited) ', 1))
+    try:
+        proc = dvc(study, "repro")
+        out = proc.stdout + proc.stderr
+        assert {s for s in ran(out) if s.startswith("train@")} == {f"train@{k}-{f}" for k in (8, 9, 10, 11) for f in ("cnn1d", "mlp")}
+        assert len(re.findall(r"^train k\d+ \(m=\d+\) cnn1d .*copied from", out, re.M)) == len(before)
+        mlp_trials = list((study / "results/trials").glob("k*/mlp/*/metrics.json"))
+        assert stored("cnn1d") == cnn_store and len(stored("mlp") - mlp_store) == len(mlp_trials)
+        assert before == {p: p.read_bytes() for p in before}
+    finally:
+        git(study, "checkout", "workflow/scalelab/models/mlp.py")
+        dvc(study, "repro")
+    assert dvc(study, "status").stdout.strip() == UP_TO_DATE
+
+
 def test_exp_run_tries_a_variant_without_a_commit(study):
     head = git(study, "rev-parse", "HEAD")
     out = dvc(study, "exp", "run", "-S", "fit.bootstrap=60").stdout

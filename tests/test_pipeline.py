@@ -134,6 +134,15 @@ def test_training_code_reruns_every_trial_but_not_prepare_or_shards(study):
         assert scheduled_jobs(study) == {"train": 5 * 2, **AGGREGATES}
 
 
+def test_one_familys_model_code_reruns_only_its_batches_and_the_aggregates(study):
+    """Editing models/mlp.py retrains mlp's batches, never cnn1d's; the audit and predict build
+    every family's models, so they rerun with the other aggregates."""
+    with edited(study / "workflow/scalelab/models/mlp.py", '"""', '"""(edited) ', ):
+        assert scheduled_jobs(study) == {"train": 5, **AGGREGATES}
+        dry = snakemake(study, "--dry-run").stdout
+        assert "family=mlp" in dry and "family=cnn1d" not in dry
+
+
 def test_fit_code_reruns_from_fit_on(study):
     with edited(study / "workflow/scalelab/fit.py", "CI_LEVEL = 95.0", "CI_LEVEL = 95.0  # edited"):
         assert scheduled_jobs(study) == {"fit": 1, "figures": 1, "predict": 1, "all": 1}

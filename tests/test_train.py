@@ -143,6 +143,24 @@ def test_checkpoint_from_other_settings_is_not_resumed(study, monkeypatch):
         assert (out / name).read_bytes() == (clean / name).read_bytes(), name
 
 
+def test_truncated_checkpoint_is_discarded_with_a_log_line(study, monkeypatch, capfd):
+    """A checkpoint cut short (the disk filled, the node died mid-write of a copy) is not resumed
+    from, nor a crash: the run says so, starts over, and matches a clean run."""
+    args = run_args(study)
+    out = study / "truncated"
+    preempt_after_third_evaluation(args, out, monkeypatch)
+    ckpt = out / train.CHECKPOINT
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    capfd.readouterr()
+    train.run(**args, out_dir=str(out))
+    assert "checkpoint unreadable" in capfd.readouterr().err
+    assert json.loads((out / "run.json").read_text())["resumed_from_step"] == 0
+    clean = study / "clean-for-truncated"
+    train.run(**args, out_dir=str(clean))
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (out / name).read_bytes() == (clean / name).read_bytes(), name
+
+
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_adam_matches_torch_adam(weight_decay):
     torch.manual_seed(0)

@@ -1,6 +1,9 @@
 # Re-train each family's best configuration on the largest shards with more patience and step
 # budget: does the learning curve measure the data or the stopping rule? (results/audit.json)
-# One job: which configurations to re-train is known only once select has run.
+# One job: which configurations to re-train is known only once select has run. It re-trains
+# them in parallel, one process per thread (on CPU; one at a time on a GPU).
+AUDIT_TRIALS = len(config["models"]) * min(config["audit"]["shards"], len(EXPONENTS)) * len(config["grid"]["seed"])
+
 rule audit:
     input:
         best="results/tables/best.csv",
@@ -15,8 +18,8 @@ rule audit:
         **step_params("audit"),
     log:
         "logs/audit.log",
-    threads: 1
+    threads: AUDIT_TRIALS  # Snakemake lowers it to --cores locally; slurm/config.yaml sets it on a cluster
     resources:
         gpu=0 if config["train"]["device"] == "cpu" else 1,
     shell:
-        "scalelab audit --best {input.best} --shards-dir data/shards --out-dir {output.trials} --out {output.audit} 2> {log}"
+        "scalelab audit --best {input.best} --shards-dir data/shards --out-dir {output.trials} --out {output.audit} --jobs {threads} 2> {log}"

@@ -14,9 +14,10 @@ POOL_FILES = [str(p) for p in split_paths("data/pool").values()]
 BATCH_DIR = "results/trials/k{k}/{family}"  # one family's trials on one shard: one train job
 
 
-def code(step):
-    """The code files `step` runs: editing one reruns the step (content, not mtime, decides)."""
-    return code_files(step, config, workflow.basedir)
+def code(step, family=None):
+    """The code files `step` runs (for one family: its own model module only): editing one reruns
+    the step (content, not mtime, decides)."""
+    return code_files(step, config, workflow.basedir, family)
 
 
 def step_params(step):

@@ -13,7 +13,7 @@ rule train:
         pool=POOL_FILES,
         info="data/pool.json",
         shard="data/shards/k{k}.npy",
-        code=code("train"),
+        code=lambda wildcards: code("train", wildcards.family),
     output:
         trials=directory(BATCH_DIR),
     params:

@@ -8,6 +8,7 @@ its own sections of the params, and writes its outputs atomically. Bad input end
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 from .errors import ScalelabError
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shards-dir", default="data/shards")
     s.add_argument("--out-dir", default="results/audit", help="where the re-trained trials go")
     s.add_argument("--out", default="results/audit.json")
+    s.add_argument("--jobs", type=int, help="re-trainings at once (default: one per core on CPU, 1 on a GPU)")
 
     s = step("fit", "fit the learning curve and the model-size law")
     s.add_argument("--best", default="results/tables/best.csv")
@@ -144,7 +146,7 @@ def dispatch(args: argparse.Namespace) -> None:
         select.run(params, args.trials_dir, args.out_dir)
     elif args.step == "audit":
         from . import audit
-        audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out)
+        audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs)
     elif args.step == "fit":
         from . import fit_step
         fit_step.run(params, args.best, args.trials, args.info, args.out, args.audit)
@@ -163,7 +165,21 @@ def main(argv: list[str] | None = None) -> int:
     except ScalelabError as exc:
         print(f"scalelab: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # A full disk, a read-only or vanished folder: outputs are written to a temporary file and
+        # renamed only when complete (io.atomic_path), so nothing half-written looks finished.
+        fix = FS_FIXES.get(exc.errno, "fix it and rerun")
+        print(f"scalelab: {exc.filename or 'writing'}: {exc.strerror or exc}; {fix}", file=sys.stderr)
+        return 2
     return 0
+
+
+FS_FIXES = {
+    errno.ENOSPC: "the disk is full: free space (or move the study) and rerun; no partial output was kept",
+    errno.EDQUOT: "the disk quota is used up: free space and rerun; no partial output was kept",
+    errno.EROFS: "the file system is read-only: run the study where it can write",
+    errno.EACCES: "permission denied: run the study where you can write",
+}
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def choose_law(bt: dict, requested: str, curve: Curve | None = None, tolerance: 
     chosen = min(tied, key=rank)
     why = (f"backtest error {chosen['mean']:.4f} (mean |log error| predicting the last "
            f"{', '.join(map(str, bt['holdouts']))} points; best of {len(scored)} laws {best_error:.4f}; "
-           f"{len(tied)} within the noise {tolerance:.4f}: " + ("the three-region law" if chosen["law"] == "plateau" else "the smallest AICc") + ")")
+           f"{len(tied)} within {TIE_SIGMAS:g} sigma of noise ({tolerance:.4f}): " + ("the only one" if len(tied) == 1 else "the three-region law" if chosen["law"] == "plateau" else "the smallest AICc") + ")")
     if persistence is not None:
         verdict = "beats" if chosen["mean"] < persistence else "does NOT beat"
         why += f"; {verdict} persistence ({persistence:.4f})"

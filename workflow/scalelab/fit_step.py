@@ -19,6 +19,7 @@ from . import exponents, fit, io
 from .errors import ScalelabError
 
 SIZE_COLUMNS = ["alpha_p", "beta_p"]
+MIN_SIZE_LAW_SHARDS = 3  # a line through 2 points has no residuals, so no interval: not a measurement
 THETA_PREFIX = "theta"  # bootstrap rows of the chosen law's parameters: theta0, theta1, ...
 
 
@@ -59,7 +60,7 @@ def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes
     censored = [int(v) for v in in_law.loc[in_law["at_grid_edge"], "size"]]
     measured = in_law[~in_law["at_grid_edge"]]
     samples = pd.DataFrame(curve["samples"], columns=[f"{THETA_PREFIX}{i}" for i in range(curve["samples"].shape[1])])
-    if len(measured) >= 2:
+    if len(measured) >= MIN_SIZE_LAW_SHARDS:
         size_law = fit.fit_model_size(measured["size"].to_numpy(), measured["params"].to_numpy(),
                                       n_boot=len(samples), seed=cfg["seed"])
         samples[SIZE_COLUMNS] = size_law["samples"]

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
+
+from .errors import ScalelabError
 
 SPLITS = ("pool", "val", "test")
 
@@ -15,6 +18,24 @@ def split_paths(pool_dir: str | Path) -> dict[str, Path]:
     return {f"{s}_{a}": pool_dir / f"{s}_{a}.npy" for s in SPLITS for a in ("x", "y")}
 
 
-def load_split(pool_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    paths = split_paths(pool_dir)
-    return np.load(paths[f"{split}_x"]), np.load(paths[f"{split}_y"])
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the arrays with their names, dtypes and shapes (prepare records it in pool.json)."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def load_verified(pool_dir: str | Path, info: dict, info_path: str | Path) -> dict[str, np.ndarray]:
+    """Every split's arrays, checked against the checksum prepare wrote in pool.json: a pool edited
+    or half-replaced since is an error before any training, not a silently different study."""
+    try:
+        arrays = {name: np.load(path) for name, path in split_paths(pool_dir).items()}
+    except (OSError, ValueError) as exc:
+        raise ScalelabError(f"{pool_dir}: unreadable pool ({exc}); rerun prepare (snakemake --forcerun prepare, "
+                            "or dvc repro -f prepare)") from None
+    if "sha256" in info and checksum(arrays) != info["sha256"]:
+        raise ScalelabError(f"{pool_dir}: the pool's files no longer match the checksum in {info_path}; rerun prepare "
+                            "(snakemake --forcerun prepare, or dvc repro -f prepare)")
+    return arrays

@@ -23,21 +23,27 @@ from .models import count_params
 MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
 
 
-def width_for_params(family_name: str, target: float, input_shape: list[int], n_classes: int) -> int | None:
-    """The width whose model has the parameter count closest to `target` (count grows with width)."""
-    if not math.isfinite(target):
-        return None
+def params_of(family_name: str, width: int, input_shape: list[int], n_classes: int) -> int:
+    """Parameters of the family's model at `width`, built on the meta device: counted, never allocated."""
     import torch
 
-    family = registry.load("model", family_name)
+    with torch.device("meta"):
+        return count_params(registry.load("model", family_name).build(width, tuple(input_shape), n_classes))
 
+
+def width_for_params(family_name: str, target: float, input_shape: list[int], n_classes: int) -> int | None:
+    """The width whose model has the parameter count closest to `target` (count grows with width);
+    None beyond MAX_WIDTH. Models are built on the meta device: parameters are counted, never
+    allocated, so memory and time stay bounded whatever size a law asks for (about 30 builds)."""
+    if not math.isfinite(target):
+        return None
     def n(width: int) -> int:
-        # On the meta device: parameters are counted, never allocated, whatever size a law asks for.
-        with torch.device("meta"):
-            return count_params(family.build(width, tuple(input_shape), n_classes))
+        return params_of(family_name, width, input_shape, n_classes)
 
+    if n(MAX_WIDTH) < target:
+        return None  # beyond the search: the parameter count is still reported
     lo, hi = 1, 1
-    while n(hi) < target and hi < MAX_WIDTH:
+    while n(hi) < target:
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -46,15 +52,18 @@ def width_for_params(family_name: str, target: float, input_shape: list[int], n_
 
 
 def predictions(result: dict, largest: int, multipliers: list[float], targets: list[float],
-                family: str, info: dict) -> dict:
+                family: str, info: dict, grid_params: int | None = None) -> dict:
+    """Errors at more data and data for target errors, with the model size to train there;
+    `grid_params` (the largest model trained) marks a size beyond it as an extrapolation."""
     size_law, samples = result["size_samples"], result["samples"]
 
     def params_at(m: float) -> dict:
         if not math.isfinite(m) or result["beta_p"] is None:  # never reached, or no size law measured
-            return {"params": None, "params_ci": [None, None], "width": None}
+            return {"params": None, "params_ci": [None, None], "width": None, "beyond_grid": None}
         p = result["alpha_p"] * m ** result["beta_p"]
         return {"params": p, "params_ci": fit.interval(size_law[:, 0] * m ** size_law[:, 1]),
-                "width": width_for_params(family, p, info["input_shape"], info["n_classes"])}
+                "width": width_for_params(family, p, info["input_shape"], info["n_classes"]),
+                "beyond_grid": bool(grid_params is not None and p > grid_params)}
 
     at_more_data = []
     for k in multipliers:
@@ -191,6 +200,14 @@ def comparison_markdown(whole: dict, figures_rel: str, fmt: str) -> list[str]:
     return [*lines, ""]
 
 
+def summary_row_for_target(r: dict) -> str:
+    """One row of the data-for-a-target table; a model larger than any trained says it is an extrapolation."""
+    width = _fmt(r["width"]) if r["params"] is None or r["width"] is not None else f"> {MAX_WIDTH:,}"
+    beyond = " (beyond the grid: an extrapolation)" if r.get("beyond_grid") else ""
+    return (f"| {_fmt(r['error'])} | {_fmt(r['size'])} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
+            f"{_fmt(r['params'])} {_ci(r['params_ci'])}{beyond} | {width} |")
+
+
 def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str,
                      whole: dict) -> str:
     metric = result["metric"]
@@ -241,9 +258,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         for r in rows:
             lines.append(f"| {other}: {r['multiplier']:g}x | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
     lines += ["", f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
-    for r in pred["for_target_error"]:
-        lines.append(f"| {_fmt(r['error'])} | {_fmt(r['size'])} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
-                     f"{_fmt(r['params'])} {_ci(r['params_ci'])} | {_fmt(r['width'])} |")
+    lines += [summary_row_for_target(r) for r in pred["for_target_error"]]
     cols = ["family", "size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error", "test_bits"]
     lines += [
         "",
@@ -272,8 +287,10 @@ def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, 
     info = io.read_json(info_path)
     largest = int(best["size"].max())
     cfg = params["predict"]
+    module = study.family_module(params, family)
+    grid_params = params_of(module, max(params["models"][family]["width"]), info["input_shape"], info["n_classes"])
     pred = {"family": family, **predictions(result, largest, cfg["data_multipliers"], cfg["target_errors"],
-                                            study.family_module(params, family), info)}
+                                            module, info, grid_params)}
     # The other families' error at more data: what each would buy, side by side.
     others = [f for f in whole["families"] if f != family]
     pred["families"] = {}

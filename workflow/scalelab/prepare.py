@@ -8,22 +8,13 @@ batch) defines `make_splits` and returns the three sets itself.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 
 import numpy as np
 
 from . import io, registry
 from .errors import ScalelabError
-from .pool import SPLITS, split_paths
-
-
-def checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
-    return h.hexdigest()
+from .pool import SPLITS, checksum, split_paths
 
 
 def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:

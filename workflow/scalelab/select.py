@@ -48,6 +48,19 @@ def select_best(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     return best
 
 
+def checked_metrics(row: dict, path: Path) -> dict:
+    """A trial's metrics.json as train writes it, or a one-line error naming the file: a
+    hand-edited file must not become a silently wrong point on the curve."""
+    stored = [c for c in TRIAL_COLUMNS if not c.endswith("_bits")]
+    missing = [c for c in stored if c not in row] if isinstance(row, dict) else stored
+    wrong = [m for m in METRICS if m in row and not (row[m] is None or isinstance(row[m], (int, float)))] if not missing else []
+    if missing or wrong:
+        what = f"no {', '.join(missing)}" if missing else f"{', '.join(wrong)} not a number"
+        raise ScalelabError(f"{path}: {what}; not a trial's metrics as train writes them: delete the trial's folder "
+                            "and rerun (snakemake or dvc repro train it again)")
+    return row
+
+
 def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
     """Read the metrics of exactly the trials params.yaml defines (stale folders are ignored)."""
     rows = []
@@ -55,7 +68,7 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
         path = Path(trials_dir) / t["dir"] / "metrics.json"
         if not path.exists():
             raise ScalelabError(f"{path}: missing; run the pipeline (snakemake or dvc repro) so every trial is trained")
-        rows.append(io.read_json(path))
+        rows.append(checked_metrics(io.read_json(path), path))
     trials = pd.DataFrame(rows)
     for split in SPLITS:
         trials[f"{split}_bits"] = trials[f"{split}_loss"] / math.log(2)

@@ -5,9 +5,10 @@ it drifts from this file).
 Editing one of these files reruns that step and what follows it, and nothing else. The CLI
 dispatcher, the registry and the params loader (config.py) only route and validate, so they are
 left out: they cannot change a result. study.py names the trials, which train (DVC trains a
-family's trials in one stage) and select run. Every built-in model family is a dependency of the
-steps that build models, since a study may name any of them. A plug-in dataset or model module
-inside the study directory is added to the steps that import it.
+family's trials in one stage) and select run. A train job (one family's trials on one shard)
+depends on its own family's module only, so editing models/lstm.py retrains the LSTM's trials and
+nothing else; the audit and predict build every family's models and depend on all of them. A
+plug-in dataset or model module inside the study directory is added to the steps that import it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 
 MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py", "models/cnn2d.py", "models/lstm.py", "models/transformer.py"]
+FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
                 "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py"],
@@ -69,21 +71,27 @@ def _plugin_file(name: str, root: Path) -> str | None:
     return None  # an installed package: its version, not its files, is the user's to pin
 
 
-def code_files(step: str, params: dict | None = None, root: str | Path = ".") -> list[str]:
-    """Paths, relative to the study directory `root`, of the code `step` runs."""
+def code_files(step: str, params: dict | None = None, root: str | Path = ".", family: str | None = None) -> list[str]:
+    """Paths, relative to the study directory `root`, of the code `step` runs; for a step of one
+    `family` (train), only that family's model module among the models."""
     root = Path(root)
     pkg = os.path.relpath(PACKAGE, root.resolve())
     files = [f"{pkg}/{f}" for f in STEP_CODE[step]]
-    if params is not None:
-        from .registry import BUILTIN
+    if params is None:
+        return files
+    from .registry import BUILTIN
+    from .study import family_module
 
-        from .study import family_module
-
-        plugins = [("dataset", params["data"]["dataset"])]
-        plugins += [("model", family_module(params, family)) for family in params["models"]]
-        for kind, name in plugins:
-            if step in PLUGIN_STEPS[kind] and name not in BUILTIN[kind]:
-                plugin = _plugin_file(name, root)
-                if plugin:
-                    files.append(plugin)
+    if family is not None and step in FAMILY_STEPS:
+        module = family_module(params, family)
+        builtin = BUILTIN["model"].get(module)
+        keep = {f"{pkg}/models/__init__.py"} | ({f"{pkg}/models/{builtin.rsplit('.', 1)[1]}.py"} if builtin else set())
+        files = [f for f in files if not f.startswith(f"{pkg}/models/") or f in keep]
+    plugins = [("dataset", params["data"]["dataset"])]
+    plugins += [("model", family_module(params, f)) for f in ([family] if family is not None and step in FAMILY_STEPS else params["models"])]
+    for kind, name in plugins:
+        if step in PLUGIN_STEPS[kind] and name not in BUILTIN[kind]:
+            plugin = _plugin_file(name, root)
+            if plugin:
+                files.append(plugin)
     return files

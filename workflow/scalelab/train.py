@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from . import __version__, device as devices, io, registry, study
 from .adam import Adam
 from .models import count_params
-from .pool import load_split
+from .pool import load_verified
 from .progress import Progress
 
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
@@ -264,12 +264,13 @@ def resume(trial: Trial, ckpt_path: Path, fingerprint: dict, device, progress: P
     return trial.step
 
 
-def load_sets(pool_dir: str, shard_path: str, device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The shard's training examples and the whole validation and test sets, on `device`."""
+def load_sets(pool_dir: str, info: dict, info_path: str, shard_path: str, device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The shard's training examples and the whole validation and test sets, on `device`; the
+    pool is checked against pool.json's checksum first."""
     shard = np.load(shard_path)
-    pool_x, pool_y = load_split(pool_dir, "pool")
-    sets = {"train": (pool_x[shard], pool_y[shard])}
-    sets["val"], sets["test"] = load_split(pool_dir, "val"), load_split(pool_dir, "test")
+    arrays = load_verified(pool_dir, info, info_path)
+    sets = {"train": (arrays["pool_x"][shard], arrays["pool_y"][shard])}
+    sets["val"], sets["test"] = [(arrays[f"{split}_x"], arrays[f"{split}_y"]) for split in ("val", "test")]
     return {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
 
 
@@ -283,7 +284,7 @@ class Batch:
 
     def __init__(self, params: dict, pool_dir: str, info_path: str, shard_path: str, store: str | None):
         self.params, self.cfg = params, params["train"]
-        self.pool_dir, self.shard_path = pool_dir, shard_path
+        self.pool_dir, self.info_path, self.shard_path = pool_dir, info_path, shard_path
         self.store = Path(store) if store else None
         self.device = devices.pick(self.cfg["device"], self.cfg["precision"],
                                    log=lambda text: print(text, file=sys.stderr, flush=True))
@@ -292,21 +293,27 @@ class Batch:
         self.n = len(np.load(shard_path, mmap_mode="r"))
         self.m = self.n * self.info.get("tokens_per_example", 1)  # the shard's size in the data's unit
         # Everything a finished trial's bytes depend on besides its own (family, width, lr, seed):
-        # the training code as the engines list it (steps.py), the data and the versions.
-        from .steps import code_files
+        # the training code as the engines list it (steps.py, code()), the data and the versions.
         self.inputs = {
-            "code": hashlib.sha256(b"".join(_sha256(f).encode() for f in code_files("train", params))).hexdigest(),
             "data": [_sha256(info_path), _sha256(shard_path)],
             "device": self.device.type,
             "versions": [__version__, torch.__version__],
         }
 
+    @functools.cache
+    def code(self, family: str) -> str:
+        """Hash of the training code and of `family`'s own model module: editing another family's
+        module leaves this family's finished trials valid (copied from the store, not retrained)."""
+        from .steps import code_files
+
+        return hashlib.sha256(b"".join(_sha256(f).encode() for f in code_files("train", self.params, family=family))).hexdigest()
+
     @functools.cached_property
     def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        return load_sets(self.pool_dir, self.shard_path, self.device)
+        return load_sets(self.pool_dir, self.info, self.info_path, self.shard_path, self.device)
 
     def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int) -> dict:
-        return {"trial": [k, self.m, family, module, width, lr, seed], "train": self.cfg, **self.inputs}
+        return {"trial": [k, self.m, family, module, width, lr, seed], "train": self.cfg, "code": self.code(family), **self.inputs}
 
     def work_dir(self, k: int, family: str, name: str, fingerprint: dict, out: Path) -> Path:
         """Where the trial trains and keeps its checkpoint: in the store, under its fingerprint,
