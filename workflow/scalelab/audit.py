@@ -138,11 +138,14 @@ def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir:
     patient["train"] = audit_train_config(params["train"], cfg["factor"])
     seeds = list(params["grid"]["seed"])
     chosen = targets(read_best(best_path), cfg["shards"])
-    tasks = [(patient, pool_dir, info_path, str(Path(shards_dir) / f"{study.shard_name(int(row['k']))}.npy"), int(row["k"]),
-              row["family"], int(row["width"]), float(row["lr"]), seed,
-              str(Path(out_dir) / study.shard_name(int(row["k"])) / row["family"] / study.trial_name(int(row["width"]), float(row["lr"]), seed)))
-             for row in chosen for seed in seeds]
-    finished = train_all(tasks, min(jobs or math.inf, default_jobs(params)))
+
+    def task(row: dict, seed: int) -> tuple:  # train.run's arguments for one seed of a chosen config
+        k, width, lr = int(row["k"]), int(row["width"]), float(row["lr"])
+        shard = study.shard_name(k)
+        return (patient, pool_dir, info_path, str(Path(shards_dir) / f"{shard}.npy"), k, row["family"], width, lr, seed,
+                str(Path(out_dir) / shard / row["family"] / study.trial_name(width, lr, seed)))
+
+    finished = train_all([task(row, seed) for row in chosen for seed in seeds], min(jobs or math.inf, default_jobs(params)))
     rows = []
     for i, row in enumerate(chosen):
         trials = finished[i * len(seeds):(i + 1) * len(seeds)]

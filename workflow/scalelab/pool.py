@@ -11,6 +11,7 @@ import numpy as np
 from .errors import ScalelabError
 
 SPLITS = ("pool", "val", "test")
+RERUN_PREPARE = "rerun prepare (snakemake --forcerun prepare, or dvc repro -f prepare)"
 
 
 def split_paths(pool_dir: str | Path) -> dict[str, Path]:
@@ -33,9 +34,7 @@ def load_verified(pool_dir: str | Path, info: dict, info_path: str | Path) -> di
     try:
         arrays = {name: np.load(path) for name, path in split_paths(pool_dir).items()}
     except (OSError, ValueError) as exc:
-        raise ScalelabError(f"{pool_dir}: unreadable pool ({exc}); rerun prepare (snakemake --forcerun prepare, "
-                            "or dvc repro -f prepare)") from None
+        raise ScalelabError(f"{pool_dir}: unreadable pool ({exc}); {RERUN_PREPARE}") from None
     if "sha256" in info and checksum(arrays) != info["sha256"]:
-        raise ScalelabError(f"{pool_dir}: the pool's files no longer match the checksum in {info_path}; rerun prepare "
-                            "(snakemake --forcerun prepare, or dvc repro -f prepare)")
+        raise ScalelabError(f"{pool_dir}: the pool's files no longer match the checksum in {info_path}; {RERUN_PREPARE}")
     return arrays

@@ -37,6 +37,7 @@ def width_for_params(family_name: str, target: float, input_shape: list[int], n_
     allocated, so memory and time stay bounded whatever size a law asks for (about 30 builds)."""
     if not math.isfinite(target):
         return None
+
     def n(width: int) -> int:
         return params_of(family_name, width, input_shape, n_classes)
 

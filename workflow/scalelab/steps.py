@@ -82,13 +82,14 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".", fa
     from .registry import BUILTIN
     from .study import family_module
 
-    if family is not None and step in FAMILY_STEPS:
+    one_family = family is not None and step in FAMILY_STEPS
+    if one_family:
         module = family_module(params, family)
         builtin = BUILTIN["model"].get(module)
         keep = {f"{pkg}/models/__init__.py"} | ({f"{pkg}/models/{builtin.rsplit('.', 1)[1]}.py"} if builtin else set())
         files = [f for f in files if not f.startswith(f"{pkg}/models/") or f in keep]
     plugins = [("dataset", params["data"]["dataset"])]
-    plugins += [("model", family_module(params, f)) for f in ([family] if family is not None and step in FAMILY_STEPS else params["models"])]
+    plugins += [("model", family_module(params, f)) for f in ([family] if one_family else params["models"])]
     for kind, name in plugins:
         if step in PLUGIN_STEPS[kind] and name not in BUILTIN[kind]:
             plugin = _plugin_file(name, root)
