@@ -120,3 +120,10 @@ def test_run_cut_by_the_budget_is_flagged(prepared):
     assert list(best["budget_stopped"]) == [2, 2]
     trials = (out / "tables/trials.csv").read_text()
     assert trials.count(",ok,budget,") == 4
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_audit_jobs_must_be_a_positive_whole_number(jobs):
+    proc = cli("audit", "--jobs", jobs)
+    assert proc.returncode == 2 and "argument --jobs: expected a whole number >= 1" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -59,3 +59,15 @@ def test_lr_folder_names_are_pythons_str_of_the_float():
     """A trial's folder prints its learning rate as str(float) does, the way YAML values read back."""
     assert [study_names.trial_name(8, lr, 0) for lr in (0.01, 0.003, 0.0001, 1.0)] == [
         "w8-lr0.01-s0", "w8-lr0.003-s0", "w8-lr0.0001-s0", "w8-lr1.0-s0"]
+
+
+@pytest.mark.parametrize("family", sorted(__import__("scalelab.registry", fromlist=["BUILTIN"]).BUILTIN["model"]))
+def test_a_train_job_depends_on_every_model_file_its_family_imports(family):
+    """A family's module may import helpers (the translators share seq2seq.py): editing one must
+    rerun that family's trials, so the train rule lists it (steps.MODEL_HELPERS)."""
+    params = {**tiny_params(), "models": {family: {"width": [8], "lr": [0.01]}}}
+    files = code_files("train", params, family=family)
+    source = (ROOT / "workflow/scalelab/models" / f"{family}.py").read_text()
+    for helper in re.findall(r"^from \.(\w+) import", source, flags=re.M):
+        assert f"workflow/scalelab/models/{helper}.py" in files
+    assert f"workflow/scalelab/models/{family}.py" in files

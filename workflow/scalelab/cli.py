@@ -21,6 +21,16 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1e6,1e7, got '{text}'") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="scalelab", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="step", required=True, metavar="STEP")
@@ -68,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shards-dir", default="data/shards")
     s.add_argument("--out-dir", default="results/audit", help="where the re-trained trials go")
     s.add_argument("--out", default="results/audit.json")
-    s.add_argument("--jobs", type=int, help="re-trainings at once (default: one per core on CPU, 1 on a GPU)")
+    s.add_argument("--jobs", type=_positive, help="re-trainings at once (default: one per core on CPU, 1 on a GPU)")
 
     s = step("fit", "fit the learning curve and the model-size law")
     s.add_argument("--best", default="results/tables/best.csv")

@@ -261,6 +261,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
     lines += ["", f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
     lines += [summary_row_for_target(r) for r in pred["for_target_error"]]
     cols = ["family", "size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error", "test_bits"]
+    cols += [c for c in best.columns if c.startswith("test_") and c not in cols]  # a family's own, e.g. test_bleu
     lines += [
         "",
         "## Best model per family and shard",

@@ -22,6 +22,7 @@ BUILTIN = {
         "cifar10": "scalelab.datasets.cifar10",
         "text_chars": "scalelab.datasets.text_chars",
         "text_words": "scalelab.datasets.text_words",
+        "translation": "scalelab.datasets.translation",
     },
     "model": {
         "cnn1d": "scalelab.models.cnn1d",
@@ -29,6 +30,8 @@ BUILTIN = {
         "cnn2d": "scalelab.models.cnn2d",
         "lstm": "scalelab.models.lstm",
         "transformer": "scalelab.models.transformer",
+        "seq2seq_transformer": "scalelab.models.seq2seq_transformer",
+        "seq2seq_lstm": "scalelab.models.seq2seq_lstm",
     },
 }
 KEY = {"dataset": "data.dataset", "model": "models"}

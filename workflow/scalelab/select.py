@@ -29,6 +29,12 @@ TRIAL_COLUMNS = ["shard", "k", "size", "family", "width", "lr", "seed", "params"
                  "steps", "best_step", "budget"] + METRICS
 
 
+def extra_metrics(trials: pd.DataFrame) -> list[str]:
+    """Metrics a model family adds to its trials (models/__init__.py: extra_metrics), e.g. the
+    translators' test_bleu: kept in trials.csv and best.csv after the standard ones."""
+    return sorted(c for c in trials.columns if c.startswith(tuple(f"{s}_" for s in SPLITS)) and c not in METRICS)
+
+
 def select_best(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Pure: one row per family and shard, the configuration with the lowest median `metric` over
     seeds. Ties go to the smaller model, then the smaller learning rate. Families keep the order
@@ -39,7 +45,7 @@ def select_best(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
         ok.groupby(["family", "shard", "k", "size", "width", "lr"], as_index=False, sort=False)
         .agg(params=("params", "first"), n_seeds=("seed", "nunique"),
              budget_stopped=("stopped", lambda s: int((s == "budget").sum())),
-             **{m: (m, "median") for m in METRICS if m in ok})
+             **{m: (m, "median") for m in METRICS + extra_metrics(ok) if m in ok})
     )
     configs["_family"] = configs["family"].map(order)
     configs = configs.sort_values(["_family", "k", metric, "params", "lr"], kind="mergesort")
@@ -75,7 +81,7 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
     # Families in params.yaml's order, then shards: the order every table and figure uses.
     family_order = {family: i for i, family in enumerate(study.families(params))}
     trials = trials.sort_values(["family", "k"], key=lambda c: c.map(family_order) if c.name == "family" else c, kind="mergesort")
-    return trials[TRIAL_COLUMNS].reset_index(drop=True)
+    return trials[TRIAL_COLUMNS + extra_metrics(trials)].reset_index(drop=True)
 
 
 def run(params: dict, trials_dir: str, out_dir: str) -> pd.DataFrame:

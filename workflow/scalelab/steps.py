@@ -18,11 +18,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 
-MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py", "models/cnn2d.py", "models/lstm.py", "models/transformer.py"]
+MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py", "models/cnn2d.py", "models/lstm.py", "models/transformer.py",
+              "models/seq2seq.py", "models/seq2seq_transformer.py", "models/seq2seq_lstm.py"]
+# The other model files a built-in family's module imports (its own file is always included).
+MODEL_HELPERS = {"seq2seq_transformer": ["models/seq2seq.py", "models/transformer.py"], "seq2seq_lstm": ["models/seq2seq.py"]}
 FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
-                "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py"],
+                "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],
@@ -86,7 +89,10 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".", fa
     if one_family:
         module = family_module(params, family)
         builtin = BUILTIN["model"].get(module)
-        keep = {f"{pkg}/models/__init__.py"} | ({f"{pkg}/models/{builtin.rsplit('.', 1)[1]}.py"} if builtin else set())
+        keep = {f"{pkg}/models/__init__.py"}
+        if builtin:
+            name = builtin.rsplit(".", 1)[1]
+            keep |= {f"{pkg}/{f}" for f in [f"models/{name}.py", *MODEL_HELPERS.get(name, [])]}
         files = [f for f in files if not f.startswith(f"{pkg}/models/") or f in keep]
     plugins = [("dataset", params["data"]["dataset"])]
     plugins += [("model", family_module(params, f)) for f in ([family] if one_family else params["models"])]

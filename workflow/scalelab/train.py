@@ -61,6 +61,7 @@ from .progress import Progress
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
 CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
 CHECKPOINT = ".checkpoint.pt"
+IGNORE = -100  # a target that is not scored (padding); torch's cross_entropy skips it by default
 
 
 def step_budget(train_cfg: dict, shard_size: int) -> int:
@@ -127,18 +128,21 @@ def flat(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
 
 @torch.no_grad()
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> tuple[float, float]:
-    """Mean cross-entropy (nats per prediction) and error rate over a whole set."""
+    """Mean cross-entropy (nats per prediction) and error rate over a whole set. Targets equal to
+    IGNORE (padding after a translation's end) are not predictions: they count in neither."""
     model.eval()
-    loss_sum, wrong = 0.0, 0
+    loss_sum, wrong, scored = 0.0, 0, 0
     chunk = max(1, EVAL_TOKENS // (y[0].numel() if len(y) else 1))
     for start in range(0, len(y), chunk):
         with devices.autocast(x.device, precision):
             logits = model(x[start:start + chunk])
         logits, target = flat(logits.float(), y[start:start + chunk])
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        wrong += (logits.argmax(1) != target).sum().item()
+        kept = target != IGNORE
+        loss_sum += F.cross_entropy(logits, target, reduction="sum", ignore_index=IGNORE).item()
+        wrong += ((logits.argmax(1) != target) & kept).sum().item()
+        scored += kept.sum().item()
     model.train()
-    return loss_sum / y.numel(), wrong / y.numel()
+    return loss_sum / max(scored, 1), wrong / max(scored, 1)
 
 
 class Trial:
@@ -201,7 +205,7 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch
     while trial.step < budget:
         idx = trial.next_batch(batch)
         with devices.autocast(x_train.device, cfg["precision"]):
-            loss = F.cross_entropy(*flat(model(x_train[idx]), y_train[idx]))
+            loss = F.cross_entropy(*flat(model(x_train[idx]), y_train[idx]), ignore_index=IGNORE)
         if not torch.isfinite(loss):
             return "diverged"
         trial.opt.zero_grad()
@@ -415,6 +419,10 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
     for split in ("train", "val", "test"):
         loss_, error_ = evaluate(model, *sets[split], cfg["precision"]) if stopped != "diverged" else (math.nan, math.nan)
         metrics[f"{split}_loss"], metrics[f"{split}_error"] = loss_, error_
+    extra = getattr(builder, "extra_metrics", None)  # a family's own scores of the final model (BLEU)
+    if extra is not None and stopped != "diverged":
+        with devices.autocast(device, cfg["precision"]):
+            metrics.update({f"test_{name}": value for name, value in extra(model, *sets["test"], batch.info).items()})
     progress.line(f"done: {stopped} at step {trial.step}, best step {trial.best['step']}, "
                   f"val_loss {metrics['val_loss']:.4f}, test_error {metrics['test_error']:.4f}, {seconds:.1f}s")
 

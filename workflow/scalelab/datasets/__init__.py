@@ -19,7 +19,9 @@ defines instead
 
 For a language model an example is L tokens, x int64 [n, L] and y the next token at each
 position (int64 [n, L]); tokens_per_example is L, so shards count tokens (characters, words).
+A target of -100 is padding (a translation that ended before L): it is neither trained on nor
+scored (translation.py: x [n, 2, L] holds the source and the decoder's input).
 
-Built-ins: mnist1d, digits, text_chars, text_words, cifar10; add your own by naming its module
+Built-ins: mnist1d, digits, text_chars, text_words, cifar10, translation; add your own by naming its module
 path in params.yaml (data.dataset).
 """
