@@ -52,40 +52,57 @@ def corpus_files(files: str | None) -> tuple[list[str], str]:
     return sorted(paths), source
 
 
+def deal_whole(n: int, seed: int, wanted: dict[str, int], items_of: Callable[[int, str], list | None],
+               too_few: Callable[[str, dict], str]) -> tuple[dict[str, list], dict[str, list[int]]]:
+    """Deal n groups (files, catalogs) whole, in one seeded order: to validation, then test, then
+    the pool, each split taking groups until it holds wanted[split] items; each is then cut to
+    exactly that. items_of(i, split) gives group i's items as that split takes them (called in
+    dealing order; None skips the group); too_few(split, counts) is the error when groups run
+    out. Returns each split's items and the groups it took."""
+    order = np.random.default_rng(seed).permutation(n)
+    items: dict[str, list] = {s: [] for s in SPLIT_ORDER}
+    dealt: dict[str, list[int]] = {s: [] for s in SPLIT_ORDER}
+    splits = iter(SPLIT_ORDER)
+    split = next(splits)
+    for i in order:
+        while split is not None and len(items[split]) >= wanted[split]:
+            split = next(splits, None)
+        if split is None:
+            break
+        got = items_of(int(i), split)
+        if got is not None:
+            items[split].extend(got)
+            dealt[split].append(int(i))
+    for s in SPLIT_ORDER:
+        if len(items[s]) < wanted[s]:
+            raise ScalelabError(too_few(s, {k: len(v) for k, v in items.items()}))
+        items[s] = items[s][:wanted[s]]
+    return items, dealt
+
+
 def deal_files(sizes: dict, seed: int, files: str | None, tokenize: Callable[[str], list],
                unit: str) -> tuple[dict[str, list], dict]:
     """Each split's tokens (sizes[s] + 1 of them: the last window's target needs one more), from
     whole files in one seeded order. `tokenize` turns a file's text into tokens."""
     paths, source = corpus_files(files)
-    order = np.random.default_rng(seed).permutation(len(paths))
     wanted = {s: sizes[s] + 1 if sizes[s] else 0 for s in SPLIT_ORDER}
-    tokens: dict[str, list] = {s: [] for s in SPLIT_ORDER}
-    used = {s: 0 for s in SPLIT_ORDER}
-    skipped = 0
-    splits = iter(SPLIT_ORDER)
-    split = next(splits)
-    for i in order:
-        while split is not None and len(tokens[split]) >= wanted[split]:
-            split = next(splits, None)
-        if split is None:
-            break
+    skipped = []
+
+    def tokens_of(i: int, split: str) -> list | None:
         try:
-            text = Path(paths[i]).read_bytes().decode("utf-8")
+            return tokenize(Path(paths[i]).read_bytes().decode("utf-8"))
         except UnicodeDecodeError:
-            skipped += 1
-            continue
-        tokens[split].extend(tokenize(text))
-        used[split] += 1
-    for s in SPLIT_ORDER:
-        if len(tokens[s]) < wanted[s]:
-            have = {k: len(v) for k, v in tokens.items()}
-            raise ScalelabError(
-                f"params.yaml: data.{s}_size: the corpus ({source}, {len(paths)} files) holds too few {unit}: "
+            skipped.append(paths[i])
+            return None
+
+    def too_few(s: str, have: dict) -> str:
+        return (f"params.yaml: data.{s}_size: the corpus ({source}, {len(paths)} files) holds too few {unit}: "
                 f"{s} got {have[s]} of {wanted[s]} after val and test took theirs; lower data.pool_size "
-                f"(or val_size, test_size) or name more files in data.options.files"
-            )
-        tokens[s] = tokens[s][:wanted[s]]
-    info = {"source": source, "files_in_corpus": len(paths), "files_used": used, "files_skipped_not_utf8": skipped}
+                f"(or val_size, test_size) or name more files in data.options.files")
+
+    tokens, dealt = deal_whole(len(paths), seed, wanted, tokens_of, too_few)
+    info = {"source": source, "files_in_corpus": len(paths), "files_used": {s: len(dealt[s]) for s in SPLIT_ORDER},
+            "files_skipped_not_utf8": len(skipped)}
     return tokens, info
 
 

@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ScalelabError
-from .text import SPLIT_ORDER, check_whole_number
+from .text import SPLIT_ORDER, check_whole_number, deal_whole
 
 N_CLASSES = None  # from the pool's vocabulary, reported by make_splits
 AVAILABLE = None
@@ -139,38 +139,27 @@ def own_pairs(pairs) -> list[tuple[str, str]]:
 
 def deal(groups: list[list[tuple[str, str]]], sizes: dict, seed: int, max_chars: int,
          what: str) -> tuple[dict[str, list], dict[str, list[int]]]:
-    """Deal whole groups (catalogs) in one seeded order: validation, then test, then the pool,
-    each taking groups until it holds its size. A source sentence is kept once, and no source
-    of a held-out group (kept, too long or past the split's size) ever enters the pool. Returns
-    each split's pairs and the indices of the groups it took."""
-    order = np.random.default_rng(seed).permutation(len(groups))
-    taken: dict[str, list] = {s: [] for s in SPLIT_ORDER}
-    dealt: dict[str, list[int]] = {s: [] for s in SPLIT_ORDER}
+    """Deal whole groups (catalogs) in one seeded order: validation, then test, then the pool
+    (text.deal_whole). A source sentence is kept once, and no source of a held-out group (kept,
+    too long or past the split's size) ever enters the pool. Returns each split's pairs and the
+    indices of the groups it took."""
     seen: set[str] = set()
-    split_iter = iter(SPLIT_ORDER)
-    split = next(split_iter)
-    for i in order:
-        while split is not None and len(taken[split]) >= sizes[split]:
-            split = next(split_iter, None)
-        if split is None:
-            break
-        dealt[split].append(int(i))
+
+    def pairs_of(i: int, split: str) -> list:
+        kept = []
         for source, target in groups[i]:
-            if source in seen:
-                continue
-            seen.add(source)
-            if len(source) <= max_chars and len(target) <= max_chars:
-                taken[split].append((source, target))
-    for s in SPLIT_ORDER:
-        if len(taken[s]) < sizes[s]:
-            have = {k: len(v) for k, v in taken.items()}
-            raise ScalelabError(
-                f"params.yaml: data.{s}_size: {what} holds too few pairs of at most {max_chars} characters: "
+            if source not in seen:
+                seen.add(source)
+                if len(source) <= max_chars and len(target) <= max_chars:
+                    kept.append((source, target))
+        return kept
+
+    def too_few(s: str, have: dict) -> str:
+        return (f"params.yaml: data.{s}_size: {what} holds too few pairs of at most {max_chars} characters: "
                 f"{s} got {have[s]} of {sizes[s]} after val and test took theirs; lower data.pool_size "
-                f"(or val_size, test_size), raise data.options.max_chars, or add catalogs or pairs"
-            )
-        taken[s] = taken[s][:sizes[s]]
-    return taken, dealt
+                f"(or val_size, test_size), raise data.options.max_chars, or add catalogs or pairs")
+
+    return deal_whole(len(groups), seed, sizes, pairs_of, too_few)
 
 
 def vocabulary(pool: list[tuple[str, str]], min_count: int) -> list[str]:
