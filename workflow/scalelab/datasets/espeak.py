@@ -7,6 +7,13 @@ install (apt install espeak-ng) is used when the wheel is absent.
 
 The library keeps global state (one voice, one callback), so one Synth object per process, made
 on first use. Constants from espeak-ng's speak_lib.h (API revision 12).
+
+Two things make its output vary, found by synthesising the same text twice: variants with breath
+noise (f2, f3, ...) draw it from a generator eSpeak seeds from the clock, so each utterance first
+reseeds it (espeak_ng_SetRandSeed, eSpeak NG >= 1.51) with a seed of its own; and some state
+carries over from one utterance to the next (the same text comes out a few samples longer or
+shorter the second time; espeak_Initialize does not reset it), so the dataset synthesises in a
+fresh process that makes the same calls in the same order every time (speech.in_fresh_process).
 """
 
 from __future__ import annotations
@@ -64,6 +71,12 @@ class Synth:
         self.chunks: list[np.ndarray] = []
         self.callback = CALLBACK(self._collect)  # kept on self: the C library holds only the pointer
         self.lib.espeak_SetSynthCallback(self.callback)
+        self.reseed = getattr(self.lib, "espeak_ng_SetRandSeed", None)  # absent before eSpeak NG 1.51
+        if self.reseed is None:
+            raise ScalelabError(f"params.yaml: data.options: eSpeak NG {self.version} cannot be seeded (no "
+                                f"espeak_ng_SetRandSeed; 1.51 or newer has it), so its utterances would differ from run "
+                                f"to run; {FIX}")
+        self.reseed.argtypes = [ctypes.c_long]
 
     def _collect(self, wav, n, _events) -> int:
         if wav and n > 0:
@@ -77,12 +90,14 @@ class Synth:
             return False
         return self.lib.espeak_SetVoiceByName(name.encode()) == EE_OK
 
-    def speak(self, text: str, voice: str, pitch: int, rate: int) -> np.ndarray:
+    def speak(self, text: str, voice: str, pitch: int, rate: int, seed: int = 0) -> np.ndarray:
+        """int16 samples of `text`; `seed` seeds the breath noise of breathy variants."""
         if self.lib.espeak_SetVoiceByName(voice.encode()) != EE_OK:
             raise ScalelabError(f"params.yaml: data.options.voices: eSpeak NG {self.version} has no voice '{voice}'; "
                                 f"use English voices such as en, en-us, en-gb-scotland with variants m1..m7, f1..f4")
         self.lib.espeak_SetParameter(ESPEAK_RATE, int(rate), 0)  # after the voice, which resets them
         self.lib.espeak_SetParameter(ESPEAK_PITCH, int(pitch), 0)
+        self.reseed(seed)
         self.chunks = []
         data = text.encode("utf-8")
         self.lib.espeak_Synth(data, len(data) + 1, 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None)

@@ -16,7 +16,7 @@ speaker: `held_out_speakers` speakers each, whose voice never reaches the pool, 
 measures recognising new voices. Each sentence is spoken once (by one speaker), so no sentence is
 in two splits either. Sentences are dealt in one seeded order, first to validation, then test,
 then the pool (a bigger pool never changes the held-out sets); within a split the speakers take
-turns. Every clip gets white noise at an SNR drawn uniformly from `snr_db` (decibels, one draw per
+turns. eSpeak's breath noise (variants f2, f3, ...) is seeded per utterance too. Every clip gets white noise at an SNR drawn uniformly from `snr_db` (decibels, one draw per
 utterance, seeded). The same options give the same bytes on every run.
 
 Your own recordings: `corpus` names a folder with 16-bit PCM mono WAV files and a transcript table,
@@ -129,8 +129,9 @@ def draw_speakers(voices: list[str], variants: list[str], counts: dict, pitch, r
     order = rng.permutation(len(names))[:total]
     speakers, start = {}, 0
     for split in SPLIT_ORDER:
-        speakers[split] = [{"voice": names[i], "pitch": int(rng.integers(pitch[0], pitch[1] + 1)),
-                            "rate": int(rng.integers(rate[0], rate[1] + 1))} for i in order[start:start + counts[split]]]
+        speakers[split] = [{"voice": names[i], "pitch": int(rng.integers(int(pitch[0]), int(pitch[1]) + 1)),
+                            "rate": int(rng.integers(int(rate[0]), int(rate[1]) + 1))}
+                           for i in order[start:start + counts[split]]]
         start += counts[split]
     return speakers
 
@@ -172,9 +173,11 @@ def synthesise(sizes: dict, seed: int, voices, variants, speakers: int, held_out
             who = tried % len(cast[split])
             speaker = cast[split][who]
             tried += 1
-            samples = engine.speak(sentences[i], speaker["voice"], speaker["pitch"], speaker["rate"])
+            utterance = np.random.SeedSequence([seed, SPLIT_ORDER.index(split), tried])
+            samples = engine.speak(sentences[i], speaker["voice"], speaker["pitch"], speaker["rate"],
+                                   seed=int(utterance.generate_state(1)[0] >> 1))  # eSpeak's breath noise
             speech = audio.resample(samples.astype(np.float32) / 32768.0, engine.rate, sample_rate)
-            noise_rng = np.random.default_rng([seed, SPLIT_ORDER.index(split), tried])
+            noise_rng = np.random.default_rng(utterance)
             snr_draw = float(noise_rng.uniform(*snr))
             if len(speech) > length or not len(speech):
                 too_long += 1
