@@ -23,6 +23,7 @@ BUILTIN = {
         "text_chars": "scalelab.datasets.text_chars",
         "text_words": "scalelab.datasets.text_words",
         "translation": "scalelab.datasets.translation",
+        "speech": "scalelab.datasets.speech",
     },
     "model": {
         "cnn1d": "scalelab.models.cnn1d",
@@ -32,6 +33,7 @@ BUILTIN = {
         "transformer": "scalelab.models.transformer",
         "seq2seq_transformer": "scalelab.models.seq2seq_transformer",
         "seq2seq_lstm": "scalelab.models.seq2seq_lstm",
+        "speech_ds2": "scalelab.models.speech_ds2",
     },
 }
 KEY = {"dataset": "data.dataset", "model": "models"}

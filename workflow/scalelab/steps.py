@@ -19,13 +19,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 
 MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py", "models/cnn2d.py", "models/lstm.py", "models/transformer.py",
-              "models/seq2seq.py", "models/seq2seq_transformer.py", "models/seq2seq_lstm.py"]
+              "models/seq2seq.py", "models/seq2seq_transformer.py", "models/seq2seq_lstm.py", "models/speech_ds2.py"]
 # The other model files a built-in family's module imports (its own file is always included).
 MODEL_HELPERS = {"seq2seq_transformer": ["models/seq2seq.py", "models/transformer.py"], "seq2seq_lstm": ["models/seq2seq.py"]}
 FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
-                "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py"],
+                "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
+                "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],

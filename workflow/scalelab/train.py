@@ -127,15 +127,21 @@ def flat(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -> tuple[float, float]:
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32", loss_terms=None) -> tuple[float, float]:
     """Mean cross-entropy (nats per prediction) and error rate over a whole set. Targets equal to
-    IGNORE (padding after a translation's end) are not predictions: they count in neither."""
+    IGNORE (padding after a translation's end) are not predictions: they count in neither. A family's
+    `loss_terms` (models/__init__.py; CTC for speech) replaces both: its sums over the set, each
+    divided by its count."""
     model.eval()
     loss_sum, wrong, scored = 0.0, 0, 0
     chunk = max(1, EVAL_TOKENS // (y[0].numel() if len(y) else 1))
     for start in range(0, len(y), chunk):
         with devices.autocast(x.device, precision):
             logits = model(x[start:start + chunk])
+        if loss_terms is not None:
+            part_loss, part_wrong, part_count = loss_terms(logits.float(), y[start:start + chunk])
+            loss_sum, wrong, scored = loss_sum + part_loss.item(), wrong + part_wrong, scored + part_count
+            continue
         logits, target = flat(logits.float(), y[start:start + chunk])
         kept = target != IGNORE
         loss_sum += F.cross_entropy(logits, target, reduction="sum", ignore_index=IGNORE).item()
@@ -143,6 +149,15 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32") -
         scored += kept.sum().item()
     model.train()
     return loss_sum / max(scored, 1), wrong / max(scored, 1)
+
+
+def batch_loss(model, x: torch.Tensor, y: torch.Tensor, loss_terms=None) -> torch.Tensor:
+    """The training loss of one batch: cross-entropy per scored target, or a family's
+    loss_terms sum over its count (its errors are not computed: only evaluation reports them)."""
+    if loss_terms is None:
+        return F.cross_entropy(*flat(model(x), y), ignore_index=IGNORE)
+    total, _, count = loss_terms(model(x), y, with_errors=False)
+    return total / max(count, 1)
 
 
 class Trial:
@@ -196,8 +211,9 @@ class Trial:
 
 
 def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch: int,
-               progress: Progress, ckpt_path: Path, fingerprint: dict, preempted: dict) -> str:
-    """Train until early stopping, the budget, or divergence; returns which one ended it."""
+               progress: Progress, ckpt_path: Path, fingerprint: dict, preempted: dict, loss_terms=None) -> str:
+    """Train until early stopping, the budget, or divergence; returns which one ended it.
+    `loss_terms`: the family's own loss (models/__init__.py), None for cross-entropy."""
     model = trial.model
     budget = rule["budget"]
     last_ckpt = time.perf_counter()
@@ -205,7 +221,7 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch
     while trial.step < budget:
         idx = trial.next_batch(batch)
         with devices.autocast(x_train.device, cfg["precision"]):
-            loss = F.cross_entropy(*flat(model(x_train[idx]), y_train[idx]), ignore_index=IGNORE)
+            loss = batch_loss(model, x_train[idx], y_train[idx], loss_terms)
         if not torch.isfinite(loss):
             return "diverged"
         trial.opt.zero_grad()
@@ -220,7 +236,7 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch
         if trial.step % rule["eval_every"] and trial.step != budget:
             continue
 
-        val_loss, val_error = evaluate(model, *val, cfg["precision"])
+        val_loss, val_error = evaluate(model, *val, cfg["precision"], loss_terms)
         if not math.isfinite(val_loss):
             return "diverged"
         row = {"step": trial.step, "lr": lr, "train_loss": trial.train_loss_sum / trial.train_loss_n,
@@ -377,6 +393,7 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
     sets = batch.sets
     started = time.perf_counter()
     builder = registry.load("model", module)
+    terms = getattr(builder, "loss_terms", None)  # a family's own loss (CTC for speech), else cross-entropy
     x_train, y_train = sets["train"]
     n = batch.n
 
@@ -400,7 +417,7 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
     previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempted.update(flag=True))
     try:
         stopped = train_loop(trial, x_train, y_train, sets["val"], cfg, rule, batch_size, progress,
-                             ckpt_path, fingerprint, preempted)
+                             ckpt_path, fingerprint, preempted, terms)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         progress.close()
@@ -417,7 +434,7 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
         "eval_every": rule["eval_every"], "patience": rule["patience"],
     }
     for split in ("train", "val", "test"):
-        loss_, error_ = evaluate(model, *sets[split], cfg["precision"]) if stopped != "diverged" else (math.nan, math.nan)
+        loss_, error_ = evaluate(model, *sets[split], cfg["precision"], terms) if stopped != "diverged" else (math.nan, math.nan)
         metrics[f"{split}_loss"], metrics[f"{split}_error"] = loss_, error_
     extra = getattr(builder, "extra_metrics", None)  # a family's own scores of the final model (BLEU)
     if extra is not None and stopped != "diverged":

@@ -22,6 +22,9 @@ position (int64 [n, L]); tokens_per_example is L, so shards count tokens (charac
 A target of -100 is padding (a translation that ended before L): it is neither trained on nor
 scored (translation.py: x [n, 2, L] holds the source and the decoder's input).
 
-Built-ins: mnist1d, digits, text_chars, text_words, cifar10, translation; add your own by naming its module
+speech.py: x float32 [n, frames, mel bins] (log-mel features of one utterance), y int64 [n, L]
+its transcript's characters, padded with -100; id 0 is the CTC blank (models/speech_ds2.py).
+
+Built-ins: mnist1d, digits, text_chars, text_words, cifar10, translation, speech; add your own by naming its module
 path in params.yaml (data.dataset).
 """

@@ -11,7 +11,19 @@ training scores every position (a target of -100 is padding: not scored). A fami
 
 which train calls on the test set after training (info is data/pool.json); each value is recorded
 as test_<name> in metrics.json, trials.csv, best.csv and the summary (the translators' BLEU).
-Built-ins: cnn1d, mlp, cnn2d, lstm, transformer, seq2seq_transformer, seq2seq_lstm; add your own
+
+A family whose loss is not a cross-entropy per target (CTC for speech, where the output has T'
+steps and the transcript fewer characters, unaligned) defines
+
+    def loss_terms(logits, y, with_errors: bool = True) -> tuple[torch.Tensor, int, int]
+
+returning (loss summed over the batch, a differentiable tensor; errors summed over the batch; the
+count both are per). Training minimises loss / count and skips the errors (with_errors=False:
+they may be costly, e.g. an edit distance); evaluation sums all three over the set and reports
+loss / count as *_loss (nats per counted unit; *_bits in bits) and errors / count as *_error.
+Without it training and evaluation use the cross-entropy code path, unchanged. speech_ds2 counts
+target characters: CTC nats per character and the character error rate.
+Built-ins: cnn1d, mlp, cnn2d, lstm, transformer, seq2seq_transformer, seq2seq_lstm, speech_ds2; add your own
 with `module: <its import path>` under models: in params.yaml.
 """
 
