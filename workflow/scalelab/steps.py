@@ -28,12 +28,12 @@ STEP_CODE = {
                 "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
                 "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
-    "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
+    "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],
-    "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", *MODEL_CODE],
+    "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "audit.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", *MODEL_CODE],
+    "predict": ["predict.py", "audit.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 

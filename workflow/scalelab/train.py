@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 from . import __version__, device as devices, io, registry, study
 from .adam import Adam
+from .datasets import IGNORE
 from .models import count_params
 from .pool import load_verified
 from .progress import Progress
@@ -61,7 +62,6 @@ from .progress import Progress
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
 CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
 CHECKPOINT = ".checkpoint.pt"
-IGNORE = -100  # a target that is not scored (padding); torch's cross_entropy skips it by default
 
 
 def step_budget(train_cfg: dict, shard_size: int) -> int:

@@ -28,3 +28,5 @@ its transcript's characters, padded with -100; id 0 is the CTC blank (models/spe
 Built-ins: mnist1d, digits, text_chars, text_words, cifar10, translation, speech; add your own by naming its module
 path in params.yaml (data.dataset).
 """
+
+IGNORE = -100  # a target that is not scored (padding); torch's cross_entropy skips it by default

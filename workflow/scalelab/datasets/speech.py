@@ -63,7 +63,7 @@ import re
 import numpy as np
 
 from ..errors import ScalelabError
-from . import audio
+from . import IGNORE, audio
 from .text import SPLIT_ORDER, check_whole_number
 from .translation import catalog_files, catalog_pairs
 
@@ -72,7 +72,6 @@ AVAILABLE = None
 UNIT = "utterances"
 BLANK, UNK = 0, 1  # the CTC blank must be 0 (models/speech_ds2.py)
 SPECIALS = ["<blank>", "<unk>"]
-IGNORE = -100
 VOICES = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029")
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
 SPOKEN = re.compile(r"[A-Za-z ,.'?!-]+")

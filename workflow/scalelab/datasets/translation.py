@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ScalelabError
+from . import IGNORE
 from .text import SPLIT_ORDER, check_whole_number, deal_whole
 
 N_CLASSES = None  # from the pool's vocabulary, reported by make_splits
@@ -61,7 +62,6 @@ AVAILABLE = None
 UNIT = "pairs"
 PAD, BOS, EOS, UNK = 0, 1, 2, 3  # the seq2seq families rely on PAD = 0 (models/seq2seq.py)
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
-IGNORE = -100  # an unscored target (torch's cross_entropy default ignore_index)
 
 
 def locale_globs(language: str) -> list[str]:

@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..datasets import IGNORE  # transcript padding
+
 BLANK = 0  # datasets/speech.py reserves id 0
-IGNORE = -100  # transcript padding (train.IGNORE)
 CHANNELS = 16
 KERNEL, STRIDE = (5, 9), (2, 4)  # (time, frequency)
 LAYERS = 1
