@@ -66,8 +66,9 @@ def prepared(tmp_path_factory):
     return study
 
 
-def study_with(prepared, name, **train_keys):
-    """Train one family (cnn1d w16, 2 seeds) on k10 and k11 under `train_keys`, select, audit (2x)."""
+def study_with(prepared, name, store=None, **train_keys):
+    """Train one family (cnn1d w16, 2 seeds) on k10 and k11 under `train_keys`, select, audit (2x);
+    with a trial store, as the pipeline trains (the audit then goes on from the original runs)."""
     params = tiny_params()
     params["shards"]["exponents"] = [10, 11]
     params["models"] = {"cnn1d": {"width": [16], "lr": [0.01]}}
@@ -76,10 +77,10 @@ def study_with(prepared, name, **train_keys):
     data = dict(pool_dir=str(prepared / "data/pool"), info_path=str(prepared / "data/pool.json"))
     for t in study_names.all_trials(params):
         train.run(params, **data, shard_path=str(prepared / f"data/shards/k{t['k']}.npy"), k=t["k"], family=t["family"],
-                  width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]))
+                  width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]), store=store)
     best = select.run(params, str(out / "trials"), str(out / "tables"))
     result = audit.run(params, str(out / "tables/best.csv"), data["pool_dir"], data["info_path"],
-                       str(prepared / "data/shards"), str(out / "audit"), str(out / "audit.json"))
+                       str(prepared / "data/shards"), str(out / "audit"), str(out / "audit.json"), store=store)
     return best, result, out
 
 
@@ -108,6 +109,40 @@ def test_patient_rule_passes_the_audit(prepared):
         original = (out / "trials" / trial / "history.csv").read_text().splitlines()
         longer = (out / "audit" / trial / "history.csv").read_text().splitlines()
         assert len(longer) > len(original) and longer[:len(original)] == original
+
+
+@pytest.mark.slow
+def test_audit_goes_on_from_the_original_runs_and_writes_the_same_bytes(prepared):
+    """With the pipeline's trial store, each re-training loads the original run's last state and
+    only trains the extra steps; its files are byte for byte those of a re-training from step 0."""
+    patient = dict(patience_epochs=8, patience_min_steps=100, min_steps=400, max_steps=4000, epochs=400)
+    _, continued, out = study_with(prepared, "continued", store=str(prepared / "store"), **patient)
+    params = tiny_params()
+    params["shards"]["exponents"] = [10, 11]
+    params["models"] = {"cnn1d": {"width": [16], "lr": [0.01]}}
+    params["train"].update(patient)
+    from_start = audit.run(params, str(out / "tables/best.csv"), str(prepared / "data/pool"), str(prepared / "data/pool.json"),
+                           str(prepared / "data/shards"), str(out / "audit_from_start"), str(out / "audit_from_start.json"))
+    assert (out / "audit.json").read_bytes() == (out / "audit_from_start.json").read_bytes()
+    assert continued == from_start
+    for trial in ("k10/cnn1d/w16-lr0.01-s0", "k11/cnn1d/w16-lr0.01-s1"):
+        for name in ("metrics.json", "history.csv", "model.pt"):
+            assert (out / "audit" / trial / name).read_bytes() == (out / "audit_from_start" / trial / name).read_bytes()
+        original = json.loads((out / "trials" / trial / "metrics.json").read_text())
+        went_on = json.loads((out / "audit" / trial / "run.json").read_text())["resumed_from_step"]
+        assert went_on == original["steps"] > 0  # it skipped the original's steps
+        assert json.loads((out / "audit_from_start" / trial / "run.json").read_text())["resumed_from_step"] == 0
+
+
+def test_only_a_longer_patience_or_budget_lets_a_run_go_on_from_another():
+    cfg = {**tiny_params()["train"], "schedule": "plateau"}
+    longer = audit.audit_train_config(cfg, 2)
+    assert train.continuable(cfg, longer, 2048) and train.continuable({**cfg, "schedule": "constant"}, {**longer, "schedule": "constant"}, 2048)
+    assert not train.continuable(longer, cfg, 2048)  # shorter patience: it would have stopped before
+    assert not train.continuable({**cfg, "schedule": "cosine"}, {**longer, "schedule": "cosine"}, 2048)  # decays to the budget
+    assert not train.continuable(cfg, {**longer, "weight_decay": 0.1}, 2048)
+    assert not train.continuable(cfg, {**longer, "eval_min_steps": cfg["eval_min_steps"] + 7}, 2048)
+    assert not train.continuable(cfg, {**longer, "plateau_patience": cfg["plateau_patience"]}, 2048)  # later rate cuts
 
 
 @pytest.mark.slow

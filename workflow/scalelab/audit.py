@@ -4,7 +4,10 @@ Re-trains each family's best configuration (every seed of it) on the `audit.shar
 shards with `audit.factor` times the patience and the step budget, and compares the fitted
 metric (params fit.metric, median over seeds) before (best.csv) and after. A relative change
 above `audit.threshold` says the shard's point is under-trained: the stopping rule, not the
-data, set it. The largest shards are where stopping too early shows most.
+data, set it. The largest shards are where stopping too early shows most. Since the longer run
+follows the original step for step until the original stopped, it goes on from the original's
+last state (kept in the trial store, train.FINAL) when there is one: the same bytes for a fraction
+of the training.
 
 Writes results/audit.json:
   {"metric": "test_error", "factor": 2, "threshold": 0.05, "verdict": "converged" | "under-trained",
@@ -131,19 +134,22 @@ def train_all(tasks: list[tuple], jobs: float) -> list[dict]:
 
 
 def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir: str, out_dir: str, out: str,
-        jobs: int | None = None) -> dict:
+        jobs: int | None = None, store: str | None = None) -> dict:
     cfg = params["audit"]
     metric = params["fit"]["metric"]
     patient = copy.deepcopy(params)
     patient["train"] = audit_train_config(params["train"], cfg["factor"])
     seeds = list(params["grid"]["seed"])
     chosen = targets(read_best(best_path), cfg["shards"])
+    # The longer run repeats the original step for step until it stopped: it goes on from the
+    # original's last state in the store where there is one (same bytes, a fraction of the time).
+    origin = {"train": params["train"], "store": store} if store else None
 
     def task(row: dict, seed: int) -> tuple:  # train.run's arguments for one seed of a chosen config
         k, width, lr = int(row["k"]), int(row["width"]), float(row["lr"])
         shard = study.shard_name(k)
         return (patient, pool_dir, info_path, str(Path(shards_dir) / f"{shard}.npy"), k, row["family"], width, lr, seed,
-                str(Path(out_dir) / shard / row["family"] / study.trial_name(width, lr, seed)))
+                str(Path(out_dir) / shard / row["family"] / study.trial_name(width, lr, seed)), None, origin)
 
     finished = train_all([task(row, seed) for row in chosen for seed in seeds], min(jobs or math.inf, default_jobs(params)))
     rows = []

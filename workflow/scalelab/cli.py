@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-dir", default="results/audit", help="where the re-trained trials go")
     s.add_argument("--out", default="results/audit.json")
     s.add_argument("--jobs", type=_positive, help="re-trainings at once (default: one per core on CPU, 1 on a GPU)")
+    s.add_argument("--store", default=".scalelab/trials",
+                   help="train's trial store: each re-training goes on from where the original run stopped, when "
+                        "the store has its last state ('' to train from the start; default: %(default)s)")
 
     s = step("fit", "fit the learning curve and the model-size law")
     s.add_argument("--best", default="results/tables/best.csv")
@@ -156,7 +159,7 @@ def dispatch(args: argparse.Namespace) -> None:
         select.run(params, args.trials_dir, args.out_dir)
     elif args.step == "audit":
         from . import audit
-        audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs)
+        audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs, args.store)
     elif args.step == "fit":
         from . import fit_step
         fit_step.run(params, args.best, args.trials, args.info, args.out, args.audit)

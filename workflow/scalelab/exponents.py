@@ -75,8 +75,11 @@ def _prepare(law, points: dict[str, tuple], best_guess):
     return data
 
 
-def _test(law, data, margin: float) -> dict:
-    separate = [laws.fit_law(law, d["m"], d["eps"], None, d["ctx"], m_ref=d["m_ref"]) for d in data]
+def _test(law, data, margin: float, inits=None) -> dict:
+    """The F test of one shared exponent against one each; `inits`: start each family's fit there
+    alone (the jittered repeats start at the measured fits) instead of from the law's starts."""
+    separate = [laws.fit_law(law, d["m"], d["eps"], None, d["ctx"], m_ref=d["m_ref"], init=None if inits is None else inits[i])
+                for i, d in enumerate(data)]
     rss1 = sum(2 * f.cost for f in separate)
     shared_thetas, rss0 = _fit_shared(law, data, [f.theta for f in separate])
     n = sum(len(d["m"]) for d in data)
@@ -105,7 +108,7 @@ def _test(law, data, margin: float) -> dict:
             "aic_shared": aic(rss0, p1 - k + 1), "aic_separate": aic(rss1, p1),
             "beta_g": {d["family"]: float(b) for d, b in zip(data, betas)},
             "beta_g_se": {d["family"]: float(s) for d, s in zip(data, ses)},
-            "largest_difference_95": worst}
+            "largest_difference_95": worst, "thetas": [f.theta for f in separate]}
 
 
 def compare(points: dict[str, tuple], law_name: str, best_guess: float | None, seed_sd: float | None,
@@ -121,6 +124,7 @@ def compare(points: dict[str, tuple], law_name: str, best_guess: float | None, s
             raise ScalelabError(f"the exponent test needs at least {law.min_points + 1} points of {d['family']} for law "
                                 f"{law.name}; it has {len(d['m'])}: add shards or seeds")
     result = _test(law, data, margin)
+    inits = result.pop("thetas")
     stability, votes = None, {}
     if seed_sd and n_jitter:
         rng = np.random.default_rng(seed)
@@ -129,7 +133,7 @@ def compare(points: dict[str, tuple], law_name: str, best_guess: float | None, s
             for d in jittered:
                 d["log_eps"] = np.log(d["eps"])
             try:
-                v = _test(law, jittered, margin)["verdict"]
+                v = _test(law, jittered, margin, inits)["verdict"]
             except ScalelabError:
                 v = "failed"
             votes[v] = votes.get(v, 0) + 1

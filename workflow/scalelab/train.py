@@ -32,6 +32,10 @@ A checkpoint (.checkpoint.pt) is kept in that folder while the run is in progres
 job resumes where it stopped instead of starting over; it is deleted when the trial is finished.
 Its fingerprint is the folder's, so a resumed run ends with the same bytes as one that was never
 interrupted. The store is only ever read by fingerprint: deleting it costs retraining, nothing else.
+On the shards the convergence audit re-trains (the `audit.shards` largest), a run that stopped early
+also leaves its last state there (.final.pt): the audit's longer run repeats the original step for
+step until the original stopped, so it continues from that state instead of training it again
+(same bytes; without the file it trains from the start).
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from .progress import Progress
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
 CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
 CHECKPOINT = ".checkpoint.pt"
+FINAL = ".final.pt"  # the last state of a run that stopped early, for the audit to continue from
 
 
 def step_budget(train_cfg: dict, shard_size: int) -> int:
@@ -95,7 +100,7 @@ def make_schedule(opt, train_cfg: dict, rule: dict):
     if kind == "constant":
         return None
     if kind == "plateau":
-        evals = max(1, math.ceil(train_cfg["plateau_patience"] * rule["patience"]))
+        evals = plateau_evals(train_cfg, rule)
         # ReduceLROnPlateau cuts when bad evaluations exceed its patience: `evals` bad ones cut.
         return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=train_cfg["plateau_factor"], patience=evals - 1,
                                               threshold=train_cfg["min_rel_delta"], threshold_mode="rel")
@@ -105,6 +110,29 @@ def make_schedule(opt, train_cfg: dict, rule: dict):
         return cosine
     ramp = lr_scheduler.LinearLR(opt, start_factor=1 / warmup, end_factor=1.0, total_iters=warmup)
     return lr_scheduler.SequentialLR(opt, [ramp, cosine], milestones=[warmup])
+
+
+def plateau_evals(train_cfg: dict, rule: dict) -> int:
+    """Bad evaluations in a row after which the plateau schedule cuts the rate."""
+    return max(1, math.ceil(train_cfg["plateau_patience"] * rule["patience"]))
+
+
+# The keys that only decide when a run stops (patience) or may stop (budget): a run that differs
+# from another only in these, and in a plateau patience that cuts the rate at the same evaluations,
+# follows it step for step.
+STOPPING_KEYS = ("patience_epochs", "patience_min_steps", "epochs", "min_steps", "max_steps", "plateau_patience")
+
+
+def continuable(cfg: dict, longer_cfg: dict, shard_size: int) -> bool:
+    """Pure: whether a run under `longer_cfg` repeats, step for step, one under `cfg` up to where
+    that one stopped early, so it can go on from its last state: the same settings but for
+    patience and budget, the same evaluation steps and rate cuts, and a rate that does not depend
+    on the budget (cosine decays to it)."""
+    rule, longer = stopping_rule(cfg, shard_size), stopping_rule(longer_cfg, shard_size)
+    same = all(cfg.get(key) == longer_cfg.get(key) for key in set(cfg) | set(longer_cfg) if key not in STOPPING_KEYS)
+    return (same and cfg["schedule"] != "cosine" and rule["eval_every"] == longer["eval_every"]
+            and longer["patience"] >= rule["patience"] and longer["budget"] >= rule["budget"]
+            and (cfg["schedule"] != "plateau" or plateau_evals(cfg, rule) == plateau_evals(longer_cfg, longer)))
 
 
 def set_determinism(device: torch.device) -> None:
@@ -197,6 +225,7 @@ class Trial:
             "best": self.best, "mark": self.mark, "bad_evals": self.bad_evals, "history": self.history,
             "train_loss": (self.train_loss_sum, self.train_loss_n),
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
+            "rng": torch.get_rng_state(),  # a plugin family's dropout draws from torch's global generator
         }
 
     def load_state_dict(self, s: dict) -> None:
@@ -208,6 +237,7 @@ class Trial:
         self.train_loss_sum, self.train_loss_n = s["train_loss"]
         if self.schedule is not None:
             self.schedule.load_state_dict(s["schedule"])
+        torch.set_rng_state(s["rng"])
 
 
 def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch: int,
@@ -332,16 +362,28 @@ class Batch:
     def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         return load_sets(self.pool_dir, self.info, self.info_path, self.shard_path, self.device)
 
-    def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int) -> dict:
-        return {"trial": [k, self.m, family, module, width, lr, seed], "train": self.cfg, "code": self.code(family), **self.inputs}
+    def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int,
+                    train_cfg: dict | None = None) -> dict:
+        """The trial's fingerprint under this batch's train settings (or `train_cfg`)."""
+        return {"trial": [k, self.m, family, module, width, lr, seed], "train": self.cfg if train_cfg is None else train_cfg,
+                "code": self.code(family), **self.inputs}
 
     def work_dir(self, k: int, family: str, name: str, fingerprint: dict, out: Path) -> Path:
         """Where the trial trains and keeps its checkpoint: in the store, under its fingerprint,
         where neither engine deletes it; without a store, its own folder."""
-        if self.store is None:
-            return out
-        key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
-        return self.store / f"k{k}" / family / name / key
+        return out if self.store is None else store_dir(self.store, k, family, name, fingerprint)
+
+    def keeps_final(self, k: int) -> bool:
+        """Whether a run on shard k keeps its last state for the audit: k is one of the
+        `audit.shards` largest. Read from the audit's section, not train's: it changes no trial's
+        bytes, only what the store keeps (a run on another shard is audited from the start)."""
+        n = self.params.get("audit", {}).get("shards", 0)
+        return bool(n) and k in sorted(self.params["shards"]["exponents"])[-n:]
+
+
+def store_dir(store: Path, k: int, family: str, name: str, fingerprint: dict) -> Path:
+    key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+    return store / f"k{k}" / family / name / key
 
 
 def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str, out_dir: str,
@@ -358,10 +400,12 @@ def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: 
 
 
 def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str,
-        width: int, lr: float, seed: int, out_dir: str, store: str | None = None) -> dict:
-    """One trial alone: the same bytes as the same trial inside a batch."""
+        width: int, lr: float, seed: int, out_dir: str, store: str | None = None, origin: dict | None = None) -> dict:
+    """One trial alone: the same bytes as the same trial inside a batch. `origin` (the audit's):
+    {"train": the original run's train settings, "store": where it trained}: go on from its last
+    state when this run would repeat it (continuable), else train from the start."""
     batch = Batch(params, pool_dir, info_path, shard_path, store)
-    return run_trial(batch, k, family, width, lr, seed, Path(out_dir))
+    return run_trial(batch, k, family, width, lr, seed, Path(out_dir), origin)
 
 
 TRIAL_FILES = ("history.csv", "model.pt", "run.json", "metrics.json")  # metrics.json last: it marks a finished trial
@@ -377,7 +421,23 @@ def publish(work: Path, out: Path) -> None:
             shutil.copyfile(work / name, tmp)
 
 
-def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: int, out: Path) -> dict:
+def continue_original(trial: Trial, batch: Batch, origin: dict, key: tuple, progress: Progress) -> int:
+    """Load the original run's last state (key: k, family, module, width, lr, seed under
+    origin["train"], from origin["store"]) if this run repeats it up to there; the step it goes
+    on from (0: from the start)."""
+    if not continuable(origin["train"], batch.cfg, batch.n):
+        return 0
+    k, family, _, width, lr, seed = key
+    fingerprint = batch.fingerprint(*key, train_cfg=origin["train"])
+    path = store_dir(Path(origin["store"]), k, family, study.trial_name(width, lr, seed), fingerprint) / FINAL
+    step = resume(trial, path, fingerprint, batch.device, progress)
+    if step:
+        progress.line(f"going on from step {step}, where the original run stopped early (same steps up to there)")
+    return step
+
+
+def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: int, out: Path,
+              origin: dict | None = None) -> dict:
     params, cfg, device = batch.params, batch.cfg, batch.device
     module = study.family_module(params, family)
     name = f"k{k} (m={batch.m}) {family} w{width} lr{lr} s{seed}"
@@ -407,6 +467,8 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
     progress = Progress(budget, f"train {name}")
     ckpt_path = work / CHECKPOINT
     resumed_from = resume(trial, ckpt_path, fingerprint, device, progress)
+    if not resumed_from and origin is not None:
+        resumed_from = continue_original(trial, batch, origin, (k, family, module, width, lr, seed), progress)
 
     progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch_size}, "
                   f"evaluating every {rule['eval_every']} steps, patience {rule['patience']} evaluations, "
@@ -422,6 +484,9 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
         signal.signal(signal.SIGTERM, previous_handler)
         progress.close()
 
+    if stopped == "early" and work != out and batch.keeps_final(k):
+        with io.atomic_path(work / FINAL) as tmp:
+            torch.save({"fingerprint": fingerprint, "trial": trial.state_dict()}, tmp)
     model.load_state_dict(trial.best["state"])
     seconds = time.perf_counter() - started
     metrics = {
