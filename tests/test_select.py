@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from scalelab.select import select_best
+from scalelab.select import at_grid_edge, select_best
 
 
 def trial(width, lr, seed, val_loss, status="ok", size=128, params=None, family="cnn1d", stopped="early"):
@@ -68,3 +68,11 @@ def test_budget_stopped_counts_the_chosen_configs_seeds_cut_by_the_budget():
     assert best.loc[0, "width"] == 16 and best.loc[0, "budget_stopped"] == 1
     rows = [dict(r, stopped="early") for r in rows]
     assert select_best(pd.DataFrame(rows), "val_loss").loc[0, "budget_stopped"] == 0
+
+
+def test_a_winner_at_either_end_of_the_width_grid_is_censored():
+    """The widest and the narrowest width may only be the widest and narrowest tried: the size law
+    leaves both out; a one-width grid measures no size law at all."""
+    best = pd.DataFrame({"family": ["cnn1d"] * 3 + ["mlp"], "width": [32, 64, 128, 256]})
+    models = {"cnn1d": {"width": [64, 32, 128]}, "mlp": {"width": [256]}}
+    assert at_grid_edge(best, models) == [True, False, True, True]

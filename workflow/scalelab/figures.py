@@ -102,7 +102,7 @@ def model_size(ax, best: pd.DataFrame, result: dict):
     rest = best[best["size"] < result["power_law_start"]]
     ax.plot(measured["size"], measured["params"], "o", color="black", ms=3, label="best model (fitted)")
     if len(censored):
-        ax.plot(censored["size"], censored["params"], "^", color="C3", ms=3, label="widest in grid (censored)")
+        ax.plot(censored["size"], censored["params"], "^", color="C3", ms=3, label="at a grid edge (censored)")
     if len(rest):
         ax.plot(rest["size"], rest["params"], "o", mfc="none", color="0.5", ms=3, label="best model (small data)")
     if result["beta_p"] is not None:

@@ -55,7 +55,8 @@ def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes
         seed_sd=noise["seed_sd"],
     )
     # The best model size only means something where data, not guessing, limits the error, and
-    # where the winner is not simply the widest model tried (censored: the law would be a bound).
+    # where the winner is not simply the widest (or narrowest) model tried (censored: the law would
+    # be a bound).
     in_law = best[best["size"] >= curve["power_law_start"]]
     censored = [int(v) for v in in_law.loc[in_law["at_grid_edge"], "size"]]
     measured = in_law[~in_law["at_grid_edge"]]

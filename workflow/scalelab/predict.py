@@ -142,10 +142,11 @@ def _size_law_note(result: dict, family: str) -> list[str]:
     measured = result.get("size_law_sizes") or []
     if not edge:
         return [f"The model-size law is fitted on the best models of m = {', '.join(f'{m:,}' for m in measured)}.", ""]
-    text = (f"**Censored shards:** the best model is the widest in the grid at m = {', '.join(f'{m:,}' for m in edge)}; "
-            f"a wider one may be better there, so those shards are left out of the model-size law")
+    text = (f"**Censored shards:** the best model is at an edge of the width grid (the widest or the narrowest "
+            f"tried) at m = {', '.join(f'{m:,}' for m in edge)}; one beyond that edge may be better there, so those "
+            "shards are left out of the model-size law")
     if result["beta_p"] is None:
-        text += f", which leaves too few to fit it. Add larger widths to models.{family}.width to measure it."
+        text += f", which leaves too few to fit it. Add widths beyond the edge to models.{family}.width to measure it."
     else:
         text += f" (fitted on m = {', '.join(f'{m:,}' for m in measured)})."
     return [text, ""]

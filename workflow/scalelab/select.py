@@ -84,12 +84,18 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
     return trials[TRIAL_COLUMNS + extra_metrics(trials)].reset_index(drop=True)
 
 
+def at_grid_edge(best: pd.DataFrame, models: dict) -> list[bool]:
+    """Pure: whether each best row's width is the widest or the narrowest of its family's grid. Such
+    a winner may only be the widest (narrowest) that was tried: the model-size law is censored
+    there, and the summary says so."""
+    edges = {family: (min(spec["width"]), max(spec["width"])) for family, spec in models.items()}
+    return [width in edges[family] for family, width in zip(best["family"], best["width"])]
+
+
 def run(params: dict, trials_dir: str, out_dir: str) -> pd.DataFrame:
     trials = collect(params, trials_dir)
     best = select_best(trials, params["select"]["metric"])
-    # A winner at the largest width may only be the largest that was tried: the model-size
-    # law is censored there, and the summary says so.
-    best["at_grid_edge"] = best["width"] == best["family"].map(lambda f: max(params["models"][f]["width"]))
+    best["at_grid_edge"] = at_grid_edge(best, params["models"])
     missing = sorted(set(zip(trials["family"], trials["shard"])) - set(zip(best["family"], best["shard"])))
     if missing:
         print(f"scalelab select: every trial of {', '.join(f'{f} {s}' for f, s in missing)} failed; left out", file=sys.stderr)
