@@ -1,13 +1,14 @@
 """Do the fits' 95% intervals cover the truth, and how far off are their extrapolations?
 
-Draws curves from a known three-region law (plateau at the error of guessing, power law, floor)
-at the default study's sizes (2^7..2^14), observed by 2 seeds with 1-4% log-normal noise each,
+Draws curves from a known three-region law (plateau at the error of guessing, power law, floor:
+the `plateau` law, or M4 with --truth m4) at the default study's sizes (2^7..2^14), observed by 2
+seeds with 1-4% log-normal noise each,
 and fits each with the pipeline's own code (fit.seed_noise, fit.fit_learning_curve), once per
 law asked for. Prints, per law: coverage of the 95% intervals of beta_g and of the predicted
 error at 2x, 4x and 8x the largest size, and the median relative error of those predictions.
 
-    python bench/bench_calibration.py                      # 200 curves, about 10 minutes on 2 cores
-    python bench/bench_calibration.py --curves 40 --laws auto,plateau
+    python bench/bench_calibration.py                      # 200 curves, 5 laws: about 15 minutes on one core
+    python bench/bench_calibration.py --curves 40 --laws auto,plateau --truth m4
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ def main() -> None:
     p.add_argument("--laws", default="auto,plateau,m4,hestness,power")
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truth", default="plateau", choices=simulate.TRUTHS, help="the law the curves are drawn from")
     p.add_argument("--json", help="write the per-law summary here too")
     args = p.parse_args()
     started = time.perf_counter()
-    rows = simulate.run(args.curves, args.laws.split(","), seed=args.seed, n_boot=args.bootstrap)
+    rows = simulate.run(args.curves, args.laws.split(","), seed=args.seed, n_boot=args.bootstrap, truth_law=args.truth)
     summary = simulate.summarise(rows)
-    print(f"{args.curves} curves, sizes 2^7..2^14, 2 seeds, noise 1-4% per seed, {args.bootstrap} bootstrap refits; "
+    print(f"{args.curves} curves drawn from the {args.truth} law, sizes 2^7..2^14, 2 seeds, noise 1-4% per seed, {args.bootstrap} bootstrap refits; "
           f"{time.perf_counter() - started:.0f} s")
     print("| law | coverage beta_g | coverage 2x | coverage 4x | coverage 8x | median error 2x | 4x | 8x |")
     print("|---|---|---|---|---|---|---|---|")

@@ -10,53 +10,68 @@ with --predict.
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
 from . import fit, io, laws
 from .errors import ScalelabError
 
 
-def read_points(path: str) -> pd.DataFrame:
+def read_points(path: str) -> dict[str, np.ndarray]:
+    """The CSV's size and error columns (and params, if there) as arrays, one entry per row.
+    Read with the standard library: pandas would add 0.3 s to a command meant to answer at once."""
     try:
-        frame = pd.read_csv(path)
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except FileNotFoundError:
         raise ScalelabError(f"{path}: not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (csv.Error, UnicodeDecodeError) as exc:
         raise ScalelabError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    missing = {"size", "error"} - set(frame.columns)
+    missing = {"size", "error"} - set(header)
     if missing:
         raise ScalelabError(f"{path}: missing column(s) {', '.join(sorted(missing))}; the header must include size,error")
-    columns = ["size", "error"] + (["params"] if "params" in frame.columns else [])
+    columns = ["size", "error"] + (["params"] if "params" in header else [])
+    out = {}
     for col in columns:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce")
-        bad = frame[frame[col].isna() | (frame[col] <= 0)]
-        if len(bad):
-            raise ScalelabError(f"{path}: row {bad.index[0] + 2}: {col} must be a positive number")
-    return frame[columns]
+        values = []
+        for line, row in enumerate(rows, start=2):  # line 1 is the header
+            try:
+                value = float(row[col])
+            except (TypeError, ValueError):
+                value = math.nan
+            if not value > 0:
+                raise ScalelabError(f"{path}: row {line}: {col} must be a positive number")
+            values.append(value)
+        out[col] = np.array(values, float)
+    return out
 
 
-def curve_of(path: str) -> tuple[pd.DataFrame, dict]:
-    """The median per size, and the noise of each median from the rows behind it."""
+def curve_of(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    """The median per size (sizes ascending), and the noise of each median from the rows behind it."""
     rows = read_points(path)
-    frame = rows.groupby("size", as_index=False).median()
-    noise = fit.seed_noise([g["error"].to_numpy() for _, g in rows.groupby("size")])
-    return frame, noise
+    sizes = np.unique(rows["size"])
+    groups = {col: [values[rows["size"] == m] for m in sizes] for col, values in rows.items()}
+    frame = {col: np.array([np.median(g) for g in gs]) for col, gs in groups.items()}
+    return frame, fit.seed_noise(groups["error"])
 
 
 def run(points: str, out: str, predict_sizes: list[float], best_guess: float | None,
         n_boot: int, seed: int, min_points: int, law: str = "auto") -> dict:
     frame, noise = curve_of(points)
     try:
-        result = fit.fit_learning_curve(frame["size"].to_numpy(), frame["error"].to_numpy(), noise["sigma"], law=law,
+        result = fit.fit_learning_curve(frame["size"], frame["error"], noise["sigma"], law=law,
                                         best_guess=best_guess, min_points=min_points, n_boot=n_boot, seed=seed,
                                         seed_sd=noise["seed_sd"])
     except ScalelabError as exc:
         raise ScalelabError(f"{points}: {exc}") from None
-    if "params" in frame.columns:
-        in_law = frame[frame["size"] >= result["power_law_start"]]
-        result.update(fit.without_samples(fit.fit_model_size(in_law["size"], in_law["params"], n_boot, seed)))
+    if "params" in frame:
+        in_law = frame["size"] >= result["power_law_start"]
+        result.update(fit.without_samples(fit.fit_model_size(frame["size"][in_law], frame["params"][in_law], n_boot, seed)))
     result["source"] = str(Path(points))
     result["predictions"] = [fit.predict_error(result, result["samples"], m) for m in predict_sizes]
     io.write_json(out, fit.without_samples(result))
@@ -68,7 +83,7 @@ def run(points: str, out: str, predict_sizes: list[float], best_guess: float | N
 def backtest_table(points: str, best_guess: float | None) -> str:
     """The backtest of every law on a curve, as the text table `scalelab backtest` prints."""
     frame, noise = curve_of(points)
-    m, eps = frame["size"].to_numpy(), frame["error"].to_numpy()
+    m, eps = frame["size"], frame["error"]
     try:
         fit.check_points(m, eps, points)
     except ScalelabError as exc:

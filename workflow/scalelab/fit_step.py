@@ -20,7 +20,7 @@ from .errors import ScalelabError
 
 SIZE_COLUMNS = ["alpha_p", "beta_p"]
 MIN_SIZE_LAW_SHARDS = 3  # a line through 2 points has no residuals, so no interval: not a measurement
-THETA_PREFIX = "theta"  # bootstrap rows of the chosen law's parameters: theta0, theta1, ...
+THETA_PREFIX = "theta"  # bootstrap rows: each row's law, then its parameters theta0, theta1, ... (empty beyond its count)
 
 
 def best_guess(metric: str, n_classes: int) -> float:
@@ -60,7 +60,9 @@ def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes
     in_law = best[best["size"] >= curve["power_law_start"]]
     censored = [int(v) for v in in_law.loc[in_law["at_grid_edge"], "size"]]
     measured = in_law[~in_law["at_grid_edge"]]
-    samples = pd.DataFrame(curve["samples"], columns=[f"{THETA_PREFIX}{i}" for i in range(curve["samples"].shape[1])])
+    draws = curve["samples"]
+    samples = pd.DataFrame(draws.theta, columns=[f"{THETA_PREFIX}{i}" for i in range(draws.theta.shape[1])])
+    samples.insert(0, "law", draws.law)
     if len(measured) >= MIN_SIZE_LAW_SHARDS:
         size_law = fit.fit_model_size(measured["size"].to_numpy(), measured["params"].to_numpy(),
                                       n_boot=len(samples), seed=cfg["seed"])
@@ -103,7 +105,9 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
         except ScalelabError as exc:
             raise ScalelabError(f"models.{family}: {exc}") from None
         all_samples.append(samples.assign(family=family))
-    io.write_csv(samples_path(out), pd.concat(all_samples, ignore_index=True))
+    joined = pd.concat(all_samples, ignore_index=True)
+    theta = sorted((c for c in joined.columns if c.startswith(THETA_PREFIX)), key=lambda c: int(c[len(THETA_PREFIX):]))
+    io.write_csv(samples_path(out), joined[["family", "law", *theta, *SIZE_COLUMNS]])
 
     primary = next(iter(families))
     try:
@@ -126,6 +130,7 @@ def load(fit_json: str | Path, family: str | None = None) -> tuple[dict, pd.Data
     result = {"unit": whole["unit"], **whole["families"][family]}
     samples = pd.read_csv(samples_path(fit_json))
     samples = samples[samples["family"] == family]
-    result["samples"] = samples[[f"{THETA_PREFIX}{i}" for i in range(len(result["theta"]))]].to_numpy()
+    theta = [c for c in samples.columns if c.startswith(THETA_PREFIX)]  # in order, as many as the widest law drawn
+    result["samples"] = fit.Draws(samples["law"].to_numpy(dtype=object), samples[theta].to_numpy(float))
     result["size_samples"] = samples[SIZE_COLUMNS].to_numpy()
     return result, samples

@@ -164,8 +164,11 @@ class M4(Law):
             w = np.exp(u)
             rest = np.maximum(big_b - w, 1e-300)
             h = u - log_f - k * np.log(rest)
-            u_new = u - h / (1.0 + k * w / rest)
-            u = np.minimum(u_new, 0.5 * (u + log_big_b))  # never step past B
+            u_new = np.minimum(u - h / (1.0 + k * w / rest), 0.5 * (u + log_big_b))  # never step past B
+            done = np.all(np.abs(u_new - u) <= 1e-13)  # converged: a few steps, not all 30 (the fits call this thousands of times)
+            u = u_new
+            if done:
+                break
         return np.log(np.exp(u) + e_inf)
 
     def bounds(self, ctx):

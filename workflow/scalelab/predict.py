@@ -240,9 +240,13 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         f"| beta_p (model size) | {_fmt(result['beta_p'])} | {_ci(result['beta_p_ci'])} |",
         "",
         *_size_law_note(result, family),
-        f"Intervals: {result['bootstrap']['method']} bootstrap ({result['bootstrap']['n']} refits), noise from the spread over "
+        f"Intervals: {result['bootstrap']['method']} bootstrap ({result['bootstrap']['n']} refits"
+        + ("; " + ", ".join(f"{law} {n}" for law, n in sorted(result["bootstrap"]["laws"].items(), key=lambda kv: -kv[1]) if n)
+           + ": the laws share them by backtest weight, so the intervals carry the doubt about which law is right"
+           if result["bootstrap"].get("laws") else "")
+        + "), noise from the spread over "
         f"seeds" + (f" ({result['noise']['seed_sd']:.3f} per seed in log error)" if result["noise"]["seed_sd"] else " (one seed: from the residuals)")
-        + (f", inflated {result['bootstrap']['lack_of_fit']:.2f}x where the law misses the points by more than it" if (result["bootstrap"]["lack_of_fit"] or 1) > 1 else "")
+        + (f", inflated {result['bootstrap']['lack_of_fit']:.2f}x where {result['law']} misses the points by more than it" if (result["bootstrap"]["lack_of_fit"] or 1) > 1 else "")
         + ".",
         "",
         "## Convergence audit",
