@@ -221,7 +221,7 @@ def law_weights(bt: dict, chosen: str, requested: str, tolerance: float) -> dict
     being its backtest error above the best one, normalised to sum to 1. Laws within the tie
     tolerance keep at least 0.6 of the best one's weight, laws 3 tolerances off about 1%. In
     simulation (bench/README.md, 200 curves) the chosen law's bootstrap alone covered the true
-    exponent 0.90 of the time, missing every curve where the pick was wrong; this mixture 0.955.
+    exponent 0.895 of the time, missing every curve where the pick was wrong; this mixture 0.95.
     A named law, or a curve without seed noise to judge ties by, keeps all its weight."""
     scored = {r["law"]: r["mean"] for r in bt["rows"] if r["law"] != "persistence" and r["mean"] is not None}
     if requested != "auto" or tolerance <= 0 or chosen not in scored:
