@@ -1,20 +1,27 @@
-"""The committed default results are what today's code makes of the committed trials, and the
-README quotes them. Without this, a change to the fit (or the summary) would leave results/ and
-the README telling an older story: exactly the drift a reader cannot see.
+"""The committed results are what today's code makes of the committed trials, and the README quotes
+them. Without this, a change to the fit (or the summary) would leave results/ and the README
+telling an older story: exactly the drift a reader cannot see.
 
-The trials themselves are not re-trained (that is the 6-9 minute study): fit and predict run on
-the committed tables (results/tables/) and audit, after `prepare` makes data/pool.json. Numbers
-are compared to 1e-6 relative, not byte for byte: another CPU may round the last bits of an
-optimiser's path differently."""
+The trials themselves are not re-trained (that is the 6-9 minute default study, 20-40 minutes a
+preset): `fit` (and `predict`, for the default) run on the committed tables and audit.
+- the default study: results/tables/ and results/audit.json; `prepare` makes data/pool.json;
+- a preset NAME whose run is kept in docs/presets/NAME/ (best.csv, trials.csv, audit.json,
+  pool.json and its fit.json), with presets/NAME.yaml as params.
+Numbers are compared to 1e-6 relative, not byte for byte: another CPU may round the last bits of
+an optimiser's path differently."""
 
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, cli
 
 COMMITTED = ROOT / "results"
+KEPT_PRESETS = sorted(p.name for p in (ROOT / "docs" / "presets").glob("*") if (p / "fit.json").exists())
+FIT_ARGS = ["fit", "--best", "results/tables/best.csv", "--trials", "results/tables/trials.csv",
+            "--audit", "results/audit.json", "--info", "data/pool.json", "--out", "results/fit.json"]
 
 
 def close(a, b, rel=1e-6):
@@ -25,40 +32,46 @@ def close(a, b, rel=1e-6):
     return a == b
 
 
+def run_steps(study: Path, *steps: list[str]) -> None:
+    for args in steps:
+        proc = cli(*args, cwd=study)
+        assert proc.returncode == 0, proc.stderr
+
+
 @pytest.fixture(scope="module")
-def refit(tmp_path_factory):
-    """fit and predict rerun from the committed tables, in a scratch folder."""
+def default_refit(tmp_path_factory):
+    """fit and predict rerun from the default study's committed tables, in a scratch folder."""
     study = tmp_path_factory.mktemp("committed")
     shutil.copy(ROOT / "params.yaml", study / "params.yaml")
     shutil.copytree(COMMITTED / "tables", study / "results" / "tables")
     shutil.copy(COMMITTED / "audit.json", study / "results" / "audit.json")
-    for args in (["prepare", "--pool-dir", "data/pool", "--info", "data/pool.json"],
-                 ["fit", "--best", "results/tables/best.csv", "--trials", "results/tables/trials.csv",
-                  "--audit", "results/audit.json", "--info", "data/pool.json", "--out", "results/fit.json"],
-                 ["predict", "--fit", "results/fit.json", "--tables-dir", "results/tables", "--info", "data/pool.json",
-                  "--out", "results/predictions.json", "--summary", "results/summary.md", "--metrics", "results/metrics.json"]):
-        proc = cli(*args, cwd=study)
-        assert proc.returncode == 0, proc.stderr
+    run_steps(study, ["prepare", "--pool-dir", "data/pool", "--info", "data/pool.json"], FIT_ARGS,
+              ["predict", "--fit", "results/fit.json", "--tables-dir", "results/tables", "--info", "data/pool.json",
+               "--out", "results/predictions.json", "--summary", "results/summary.md", "--metrics", "results/metrics.json"])
     return study
 
 
-def test_the_committed_fit_is_what_the_code_computes(refit):
-    now, then = (json.loads((d / "fit.json").read_text()) for d in (refit / "results", COMMITTED))
+def assert_same_fit(now: dict, then: dict, where: str) -> None:
     for family in then["families"]:
         a, b = now["families"][family], then["families"][family]
         for key in ("law", "beta_g", "beta_g_ci", "alpha", "gamma", "gamma_ci", "beta_p", "grid_edge_sizes"):
-            assert close(a[key], b[key]), f"{family}.{key}: the code gives {a[key]}, results/fit.json says {b[key]}: rerun the study and commit"
-        assert a["bootstrap"].get("laws") == b["bootstrap"].get("laws"), family
+            assert close(a[key], b[key]), f"{where} {family}.{key}: the code gives {a[key]}, the committed fit.json {b[key]}: refit and commit"
+        assert a["bootstrap"].get("laws") == b["bootstrap"].get("laws"), f"{where} {family}"
     for key in ("verdict", "p_value", "f", "stability", "shared_beta_g"):
-        assert close(now["comparison"].get(key), then["comparison"].get(key)), key
+        assert close(now["comparison"].get(key), then["comparison"].get(key)), f"{where} comparison.{key}"
     assert now["convergence"] == then["convergence"]
 
 
-def test_the_committed_summary_is_what_the_code_writes(refit):
+def test_the_committed_fit_is_what_the_code_computes(default_refit):
+    now, then = (json.loads((d / "fit.json").read_text()) for d in (default_refit / "results", COMMITTED))
+    assert_same_fit(now, then, "results/fit.json")
+
+
+def test_the_committed_summary_is_what_the_code_writes(default_refit):
     """Every line of summary.md but its numbers' last digits (which the test above guards)."""
     def shape(text):
         return re.sub(r"-?\d[\d,.]*(e[+-]\d+)?", "#", text)
-    assert shape((refit / "results/summary.md").read_text()) == shape((COMMITTED / "summary.md").read_text())
+    assert shape((default_refit / "results/summary.md").read_text()) == shape((COMMITTED / "summary.md").read_text())
 
 
 def test_the_readme_quotes_the_committed_results():
@@ -69,3 +82,21 @@ def test_the_readme_quotes_the_committed_results():
     assert f"m^{fit['beta_g']:.2f} from" in readme and f"{lo:.2f} to {hi:.2f}" in readme  # "Measured"
     c = fit["comparison"]
     assert f"**{c['verdict']}**" in readme and f"F = {c['f']:.1f}" in readme
+
+
+@pytest.mark.parametrize("name", KEPT_PRESETS)
+def test_a_kept_preset_run_refits_to_its_committed_numbers_and_the_readme_quotes_them(name, tmp_path):
+    kept = ROOT / "docs" / "presets" / name
+    shutil.copy(ROOT / "presets" / f"{name}.yaml", tmp_path / "params.yaml")
+    (tmp_path / "results" / "tables").mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    for file, dest in (("best.csv", "results/tables"), ("trials.csv", "results/tables"), ("audit.json", "results"), ("pool.json", "data")):
+        shutil.copy(kept / file, tmp_path / dest / file)
+    run_steps(tmp_path, FIT_ARGS)
+    then = json.loads((kept / "fit.json").read_text())
+    assert_same_fit(json.loads((tmp_path / "results/fit.json").read_text()), then, f"docs/presets/{name}/fit.json")
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if f"`{name}.yaml`" in line and "[" in line)  # the paper's table
+    for family, r in then["families"].items():
+        quoted = f"{r['beta_g']:.3f} [{r['beta_g_ci'][0]:.3f}, {r['beta_g_ci'][1]:.3f}]"
+        assert quoted in row, f"README's {name} row should quote {family}'s {quoted}"
