@@ -7,7 +7,7 @@ and fits each with the pipeline's own code (fit.seed_noise, fit.fit_learning_cur
 law asked for. Prints, per law: coverage of the 95% intervals of beta_g and of the predicted
 error at 2x, 4x and 8x the largest size, and the median relative error of those predictions.
 
-    python bench/bench_calibration.py                      # 200 curves, 5 laws: about 15 minutes on one core
+    python bench/bench_calibration.py                      # 200 curves, 5 laws: about 15 minutes on one core (3 laws: 559 s)
     python bench/bench_calibration.py --curves 40 --laws auto,plateau --truth m4
 """
 
