@@ -125,12 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace) -> None:
     # Import only the step that runs: `import torch` costs a second, and only `train` needs it.
     if args.step == "fit-curve":
-        from . import fit_curve
-        fit_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points, args.law)
+        from . import measured_curve
+        measured_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points, args.law)
         return
     if args.step == "backtest":
-        from . import fit_curve
-        print(fit_curve.backtest_table(args.points, args.best_guess))
+        from . import measured_curve
+        print(measured_curve.backtest_table(args.points, args.best_guess))
         return
 
     from . import config

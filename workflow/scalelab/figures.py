@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import fit, fit_step, io
+from . import fit, fit_step, forecast, io
 
 FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families")
 REGION_COLORS = {"small-data": "#f2d7d5", "power-law": "#d6eaf8", "irreducible": "#e8e8e8"}
@@ -43,8 +43,35 @@ def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.nanpercentile(values, 2.5, axis=0), np.nanpercentile(values, 97.5, axis=0)
 
 
+def _forecast(ax, result: dict, m_start: float, m_max: float, extend_to: float, color: str, alpha: float,
+              label: bool) -> None:
+    """The forecast's 95% band over the data and beyond, its point dashed past the data as far as
+    the LCDB benchmark measured it (forecast.TRUSTED_HORIZON); past that only its point, dotted
+    and fainter, with no band: the benchmark cannot say how wide it would be there."""
+    ahead = forecast.Forecast.from_result(result)
+    trusted = min(extend_to, forecast.TRUSTED_HORIZON * m_max)
+    inside, ahead_m = np.geomspace(m_start, m_max, 100), np.geomspace(m_max, trusted, 50)
+    m_band = np.concatenate([inside, ahead_m])
+    _, lo, hi = ahead.predict(m_band)
+    ax.fill_between(m_band, lo, hi, color=color, alpha=alpha, lw=0, zorder=1, label="95% band" if label else None)
+    ax.plot(ahead_m, ahead.predict(ahead_m)[0], "--", color=color, zorder=3,
+            label=f"forecast (to {forecast.TRUSTED_HORIZON:g}x: benchmarked)" if label else None)
+    if extend_to > trusted:
+        beyond = np.geomspace(trusted, extend_to, 50)
+        ax.plot(beyond, ahead.predict(beyond)[0], ":", color=color, alpha=0.6, zorder=3,
+                label="beyond: not benchmarked" if label else None)
+
+
 def _ci(name: str, value: float, ci) -> str:
     return f"{name} = {value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _headline(name: str, result: dict) -> str:
+    """A curve's legend: its local slope at the largest shard (what one more doubling buys), and
+    beta_g only where the shards pin it down."""
+    slope = result["local_slope"]
+    text = _ci(f"{name}local slope", slope["slope"], slope["slope_ci"])
+    return text + (f"; $\\beta_g$ {result['beta_g']:.2f}" if fit.exponent_carried(result) else "")
 
 
 def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, metric: str, extend_to: float):
@@ -54,14 +81,9 @@ def learning_curve(ax, trials: pd.DataFrame, best: pd.DataFrame, result: dict, m
 
     start, m_max = result["power_law_start"], float(best["size"].max())
     m_fit = np.geomspace(result["fit_start"], m_max, 100)
-    m_ext = np.geomspace(m_max, extend_to, 50)
     law = fit.fitted_of(result)
-    m_all = np.concatenate([m_fit, m_ext])
-    lo, hi = _band(fit.sample_errors(result, result["samples"], m_all))
-    ax.fill_between(m_all, lo, hi, color="C0", alpha=0.2, lw=0, zorder=1, label="95% band")
-    ax.plot(m_fit, law.error(m_fit), color="C0", zorder=3,
-            label=_ci(r"$\beta_g$", result["beta_g"], result["beta_g_ci"]) + f" ({result['law']})")
-    ax.plot(m_ext, law.error(m_ext), "--", color="C0", zorder=3, label="extrapolation")
+    _forecast(ax, result, result["fit_start"], m_max, extend_to, "C0", 0.2, label=True)
+    ax.plot(m_fit, law.error(m_fit), color="C0", zorder=3, label=f"{result['law']} law; " + _headline("", result))
     if result.get("best_guess"):
         ax.axhline(result["best_guess"], color="0.3", ls=":", lw=0.8, label="best guess")
 
@@ -149,13 +171,11 @@ def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
         rows = best[best["family"] == family].sort_values("size")
         color = f"C{i}"
         ax.plot(rows["size"], rows[result["metric"]], "o", color=color, ms=3, zorder=3)
-        m_fit = np.geomspace(result["fit_start"], float(rows["size"].max()), 100)
-        m_ext = np.geomspace(float(rows["size"].max()), extend_to, 50)
-        lo, hi = _band(fit.sample_errors(result, result["samples"], np.concatenate([m_fit, m_ext])))
-        ax.fill_between(np.concatenate([m_fit, m_ext]), lo, hi, color=color, alpha=0.15, lw=0, zorder=1)
+        m_max = float(rows["size"].max())
+        m_fit = np.geomspace(result["fit_start"], m_max, 100)
+        _forecast(ax, result, result["fit_start"], m_max, extend_to, color, 0.15, label=False)
         law = fit.fitted_of(result)
-        ax.plot(m_fit, law.error(m_fit), color=color, zorder=2, label=_ci(family + r": $\beta_g$", result["beta_g"], result["beta_g_ci"]))
-        ax.plot(m_ext, law.error(m_ext), "--", color=color, zorder=2)
+        ax.plot(m_fit, law.error(m_fit), color=color, zorder=2, label=_headline(f"{family}: ", result))
     ax.set_xscale("log")
     ax.set_yscale("log")
     xlabel, ylabel = axis_labels(whole)

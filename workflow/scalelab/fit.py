@@ -3,19 +3,26 @@
 Pure functions on arrays; no files. The steps, for one curve of errors eps at sizes m:
 
 1. noise: with several seeds per size, their spread estimates the noise of each point's log
-   error (`seed_noise`); it weights the fit and sizes the intervals.
-2. regions: the small-data region (error near guessing, flatter than the law after it) is found
+   error (`seed_noise`); it weights the fit and sizes the intervals. With one value per size the
+   residuals of the laws' fits stand in for it (never zero).
+2. shape: does the curve fall at all (forecast.shape_of)? One that does not (or rises) is
+   answered by its level and the `flat` trend law, never refused; a turn back up is flagged.
+3. regions: the small-data region (error near guessing, flatter than the law after it) is found
    as before (`power_law_start`); laws that only describe the power-law region (power, hestness)
    are fitted after it, the others model the bend and use every point.
-3. backtest: each law is refitted on the curve minus its last 1, 2 and 3 points and scored by
+4. backtest: each law is refitted on the curve minus its last 1, 2 and 3 points and scored by
    the error of its extrapolation to them (mean |log predicted - log observed|), next to
    persistence (predicting the last observed value). Judge a law by what it predicts, never by R^2.
-4. law: `auto` takes the law with the smallest backtest error among those that could be
-   backtested on every split; or the one named in params.yaml.
-5. intervals: parametric bootstrap: a law's fitted curve plus noise of the measured size (seed
-   spread, inflated when the law misses the points by more than that), refitted. `auto` does not
-   bet on its pick: its draws mix every backtested law, each weighted by how well it predicted the
-   held-out points (`law_weights`), so the intervals carry the doubt about which law is right.
+5. forecast: what more data buys (forecast.py): the mean of the floor laws in log error, its 95%
+   interval from the same backtest splits. Every prediction (`predict_error`, `predict_data`)
+   reads it.
+6. law: `auto` takes the law with the smallest backtest error among those that could be
+   backtested on every split; or the one named in params.yaml. It reports the Hestness exponent.
+7. intervals of the law's parameters: parametric bootstrap: a law's fitted curve plus noise of the
+   measured size (seed spread, inflated when the law misses the points by more than that), refitted.
+   `auto` does not bet on its pick: its draws mix every backtested law, each weighted by how well
+   it predicted the held-out points (`law_weights`), so the intervals carry the doubt about which
+   law is right.
 
 Conventions (Hestness et al. 2017): eps(m) ~ alpha * m^beta_g + gamma at large m, the model size
 s(m) = alpha_p * m^beta_p. Every law reports its large-m asymptote in those terms.
@@ -28,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import laws
+from . import forecast, laws
 from .errors import ScalelabError
 
 CI_LEVEL = 95.0
@@ -60,11 +67,6 @@ def check_points(m, eps, what: str = "the curve") -> None:
         raise ScalelabError(f"{what}: sizes and errors must be positive and finite to fit a law in log space")
     if len(np.unique(m)) < 3:
         raise ScalelabError(f"{what}: {len(np.unique(m))} distinct sizes are too few to fit; at least 3 are needed")
-    slope = float(np.polyfit(np.log(m), np.log(eps), 1)[0])
-    if slope > FALLING_SLOPE:
-        raise ScalelabError(
-            f"{what} does not fall with data (error ~ m^{slope:+.3f} from m = {m.min():g} to {m.max():g}); "
-            "a learning curve must fall: check the metric (an error or loss, lower is better) and that the trials converged")
 
 
 def power_law_start(m, eps, best_guess: float | None, tolerance: float, min_points: int,
@@ -102,12 +104,15 @@ class Curve:
         self.sigma = None if sigma is None else np.asarray(sigma, float)[order]
         self.best_guess, self.tolerance, self.slope_ratio = best_guess, tolerance, slope_ratio
         self.ctx = laws.context(self.eps, best_guess)
+        self.shape = forecast.shape_of(self.m, self.eps, self.sigma)
+        self._fits = {}  # (law, points) -> Fitted, shared with prefixes: backtest and forecast refit the same splits
 
     def prefix(self, n: int) -> "Curve":
         c = Curve.__new__(Curve)
         c.__dict__.update(self.__dict__)
         c.m, c.eps = self.m[:n], self.eps[:n]
         c.sigma = None if self.sigma is None else self.sigma[:n]
+        c.ctx = laws.context(c.eps, self.best_guess)  # its own error range: no peeking at the held-out points
         return c
 
     def start(self, law: laws.Law) -> int:
@@ -124,7 +129,17 @@ class Curve:
         m, e, sigma = self.points(law)
         if eps is not None:
             e = eps
-        return laws.fit_law(law, m, e, sigma, self.ctx, m_ref=float(np.exp(np.mean(np.log(self.m)))), init=init)
+        key = (law.name, len(self.m))
+        if init is None and eps is None and key in self._fits:
+            return self._fits[key]
+        fitted = laws.fit_law(law, m, e, sigma, self.ctx, m_ref=float(np.exp(np.mean(np.log(self.m)))), init=init)
+        if init is None and eps is None:
+            self._fits[key] = fitted
+        return fitted
+
+    def fit_prefix(self, law: laws.Law, n: int | None) -> laws.Fitted:
+        """The law fitted on the first n points (all of them for None)."""
+        return (self if n is None else self.prefix(n)).fit(law)
 
 
 def backtest(curve: Curve, names: list[str]) -> dict:
@@ -201,10 +216,21 @@ TIE_SIGMAS = 3.0
 
 
 def noise_tolerance(curve: Curve, bt: dict) -> float:
-    """Backtest errors closer than this (log units) tie: TIE_SIGMAS times the held-out points' noise."""
-    if curve.sigma is None:
-        return 0.0
-    return TIE_SIGMAS * float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):]))
+    """Backtest errors closer than this (log units) tie: TIE_SIGMAS times the held-out points' noise.
+    That noise is the seeds' spread; with one value per size, the residual scale of the laws' own
+    fits (their median), which is never zero: one value per size still has noise."""
+    if curve.sigma is not None:
+        return TIE_SIGMAS * float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):]))
+    scales = []
+    for r in bt["rows"]:
+        if r["law"] == "persistence" or r["mean"] is None:
+            continue
+        try:
+            fitted = curve.fit(laws.get(r["law"]))
+        except ScalelabError:
+            continue
+        scales.append(math.sqrt(2 * fitted.cost / max(fitted.n - fitted.law.n_params, 1)))
+    return TIE_SIGMAS * max(float(np.median(scales)), forecast.MIN_NOISE) if scales else 0.0
 
 
 def aicc(fitted: laws.Fitted) -> float:
@@ -222,7 +248,7 @@ def law_weights(bt: dict, chosen: str, requested: str, tolerance: float) -> dict
     tolerance keep at least 0.6 of the best one's weight, laws 3 tolerances off about 1%. In
     simulation (bench/README.md, 200 curves) the chosen law's bootstrap alone covered the true
     exponent 0.895 of the time, missing every curve where the pick was wrong; this mixture 0.95.
-    A named law, or a curve without seed noise to judge ties by, keeps all its weight."""
+    A named law keeps all its weight."""
     scored = {r["law"]: r["mean"] for r in bt["rows"] if r["law"] != "persistence" and r["mean"] is not None}
     if requested != "auto" or tolerance <= 0 or chosen not in scored:
         return {chosen: 1.0}
@@ -342,11 +368,12 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
     if len(m) < min_points:
         raise ScalelabError(f"{len(m)} points are too few to fit; fit.min_points asks for at least {min_points}")
     curve = Curve(m, eps, sigma, best_guess, tolerance, slope_ratio)
-    bt = backtest(curve, list(laws.LAWS))
+    falls = curve.shape["shape"] == "falling"
+    bt = backtest(curve, list(laws.LAWS) if falls else [])
     tie = noise_tolerance(curve, bt)
-    name, why = choose_law(bt, law, curve, tie)
+    name, why = choose_law(bt, law, curve, tie) if falls else (laws.FLAT.name, flat_reason(curve.shape))
     chosen = laws.get(name)
-    weights = law_weights(bt, name, law, tie)
+    weights = law_weights(bt, name, law if falls else name, tie)
     counts = allocate(weights, n_boot)
     counts.setdefault(name, 1)  # the reported law always has draws (only a tiny n_boot can round it away)
     fitted = curve.fit(chosen)
@@ -363,6 +390,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
                          weights={other: round(w, 4) for other, w in weights.items()})
     asym = _asymptotes(draws, curve.ctx, fitted.m_ref)
     alpha, beta, gamma = fitted.asymptote()
+    ahead = forecast.build(curve, None if curve.sigma is None else float(curve.sigma[-1]), curve.fit_prefix)
     pm, pe, _ = curve.points(chosen)
     resid = fitted.log_error(pm) - np.log(pe)
     start = curve.start(chosen)
@@ -370,6 +398,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
         "law": name, "law_formula": chosen.formula, "law_reason": why,
         "theta": [float(v) for v in fitted.theta], "theta_names": list(chosen.params),
         "m_ref": fitted.m_ref, "context": {"e0": curve.ctx.e0, "eps_min": curve.ctx.eps_min, "eps_max": curve.ctx.eps_max},
+        "measured": {"size": [float(v) for v in curve.m], "error": [float(v) for v in curve.eps]},
         "alpha": alpha, "alpha_ci": interval(asym[:, 0]),
         "beta_g": beta, "beta_g_ci": interval(asym[:, 1]),
         "gamma": gamma, "gamma_ci": interval(asym[:, 2]),
@@ -385,8 +414,39 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
         "noise": {"seed_sd": seed_sd, "sigma": None if sigma is None else [float(v) for v in curve.sigma[start:]]},
         "bootstrap": boot_info,
         "backtest": bt,
+        "shape": curve.shape,
+        "warning": shape_warning(curve.shape),
+        "forecast": ahead.to_dict(),
+        "local_slope": forecast.local_slope(ahead),
         "samples": draws,
     }
+
+
+EXPONENT_FACTOR = 2.0  # beta_g is a headline only when its 95% interval spans at most this factor
+
+
+def exponent_carried(result: dict) -> bool:
+    """Whether the shards pin the Hestness exponent down: both ends of its 95% interval negative and
+    within a factor EXPONENT_FACTOR of each other. A wider one carries no headline (the summary and
+    figures say so): -3.3 [-4.0, -0.67] says the curve falls, not how fast."""
+    lo, hi = result["beta_g_ci"]
+    return (result["law"] != laws.FLAT.name and math.isfinite(lo) and hi < 0 and lo / hi <= EXPONENT_FACTOR)
+
+
+def flat_reason(shape: dict) -> str:
+    return (f"the curve does not fall: error ~ m^{shape['slope']:+.3f} (standard error {shape['slope_se']:.3f}); "
+            "more data buys nothing measurable here")
+
+
+def shape_warning(shape: dict) -> str | None:
+    """What a reader must be told before trusting any number of this curve."""
+    if shape["shape"] == "rising":
+        return (f"the error RISES with data (m^{shape['slope']:+.3f}, standard error {shape['slope_se']:.3f}): "
+                "check the metric (lower must be better), the trials' convergence and the shards; the forecast is its level")
+    if shape["turn"] is not None:
+        return (f"the curve turns: it falls to m = {shape['turn']:g}, then rises at every larger size by more than "
+                "its noise; predictions past the turn assume it stops rising")
+    return None
 
 
 def r_squared(resid: np.ndarray, y: np.ndarray) -> float:
@@ -448,28 +508,32 @@ def _percentile(sorted_v: np.ndarray, q: float) -> float:
     return float(below + (above - below) * (pos - math.floor(pos)))
 
 
-def predict_error(result: dict, samples: Draws, m: float) -> dict:
-    """Error at size m, with the bootstrap 95% interval."""
-    return {"size": float(m), "error": float(fitted_of(result).error(m)),
-            "error_ci": interval(sample_errors(result, samples, [m])[:, 0])}
+def predict_error(result: dict, m: float) -> dict:
+    """Error at size m: the forecast (laws' mean) with its backtest-calibrated 95% interval;
+    `beyond_trusted` past the horizon the LCDB benchmark measured (forecast.TRUSTED_HORIZON)."""
+    point, low, high = (float(v[0]) for v in forecast.Forecast.from_result(result).predict([m]))
+    return {"size": float(m), "error": point, "error_ci": [low, high],
+            "beyond_trusted": bool(m > forecast.TRUSTED_HORIZON * result["forecast"]["m_last"] * (1 + 1e-9))}
 
 
-def predict_data(result: dict, samples: Draws, error: float) -> dict:
-    """Training-set size needed to reach `error` (inf where the curve never gets there)."""
-    boot = _data_for_rows(lambda m: sample_errors_rowwise(result, samples, m), error, n=len(samples))
-    return {"error": float(error), "size": data_for(fitted_of(result), error), "size_ci": interval(boot),
-            "reachable_fraction": float(np.mean(np.isfinite(boot)))}
+def predict_data(result: dict, error: float) -> dict:
+    """Training-set size needed to reach `error` on the forecast: the size where its point
+    crosses the target, and where its 95% bounds do (inf where one never does). A target the
+    measured points already reach is labelled `reached` with the smallest such size."""
+    ahead = forecast.Forecast.from_result(result)
+    m_last = result["forecast"]["m_last"]
+    sizes, errors = result["measured"]["size"], result["measured"]["error"]
+    grid = np.exp(np.linspace(math.log(sizes[0]), math.log(m_last * 1e12), 4000))
+    point, low, high = ahead.predict(grid)
 
+    def first_below(values) -> float:
+        hit = np.nonzero(values <= error)[0]
+        return float(grid[hit[0]]) if len(hit) else math.inf
 
-def sample_errors_rowwise(result: dict, samples: Draws, m_rows) -> np.ndarray:
-    """eps of bootstrap row i at its own size m_rows[i]."""
-    ctx = laws.Context(**result["context"])
-    log_x = np.broadcast_to(np.log(np.asarray(m_rows, float) / result["m_ref"]), (len(samples),))
-    out = np.empty(len(samples))
-    with np.errstate(all="ignore"):
-        for law, rows, theta in samples.groups():
-            out[rows] = np.exp(law.log_error(theta, log_x[rows], ctx))
-    return out
+    measured = [s for s, e in zip(sizes, errors) if e <= error]
+    return {"error": float(error), "size": first_below(point), "size_ci": [first_below(low), first_below(high)],
+            "reached": bool(measured), "reached_at": float(measured[0]) if measured else None,
+            "beyond_trusted": bool(first_below(point) > forecast.TRUSTED_HORIZON * m_last)}
 
 
 def without_samples(result: dict) -> dict:

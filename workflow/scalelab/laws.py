@@ -248,10 +248,35 @@ class Plateau(Law):
         return (ctx.e0 - g) * np.exp(-b * log_x0), b, g
 
 
+class Flat(Law):
+    """A curve that does not fall: its trend eps = a x^b with b free either way, so the report
+    can say how flat (or rising) it is. Never a candidate for `auto`: fit.py uses it only when
+    the curve's slope is not below zero by more than its noise (forecast.shape_of)."""
+
+    name, formula, params = "flat", "eps = alpha * m^beta_g, beta_g within noise of 0 or above (the curve does not fall)", ("log_a", "b")
+    exponent_index = 1
+
+    def log_error(self, theta, log_x, ctx):
+        return theta[0] + theta[1] * log_x
+
+    def bounds(self, ctx):
+        return [-50.0, -EXP_MAX], [50.0, EXP_MAX]
+
+    def starts(self, log_x, log_eps, ctx):
+        b = float(np.polyfit(log_x, log_eps, 1)[0])
+        return [[float(np.mean(log_eps - b * log_x)), float(np.clip(b, -EXP_MAX + 0.01, EXP_MAX - 0.01))]]
+
+    def asymptote(self, theta, ctx):
+        return np.exp(theta[0]), theta[1], np.zeros(np.shape(theta[0]))
+
+
 LAWS: dict[str, Law] = {law.name: law for law in (Power(), Hestness(), M3(), M4(), Broken(), Plateau())}
+FLAT = Flat()
 
 
 def get(name: str) -> Law:
+    if name == FLAT.name:
+        return FLAT
     try:
         return LAWS[name]
     except KeyError:

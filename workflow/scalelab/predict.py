@@ -2,7 +2,8 @@
 
 From the fitted laws: the error at k times the largest shard, the data needed for each target
 error, and the model size to train there (parameters, and the grid width that comes closest).
-Every number carries the bootstrap 95% interval. Writes results/predictions.json,
+Every number carries a 95% interval: predictions the forecast's (calibrated on real curves by the
+curve's own backtest, forecast.py), the law's parameters the bootstrap's. Writes results/predictions.json,
 results/summary.md (which embeds the figures and the tables) and results/metrics.json, the
 headline numbers with no lists in them: `dvc metrics diff` shows scalars only, and drops lists
 such as fit.json's intervals.
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import audit, fit, fit_step, io, registry, study
+from . import audit, fit, fit_step, forecast, io, registry, study
 from .models import count_params
 
 MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
@@ -68,11 +69,11 @@ def predictions(result: dict, largest: int, multipliers: list[float], targets: l
 
     at_more_data = []
     for k in multipliers:
-        row = {"multiplier": k, **fit.predict_error(result, samples, k * largest)}
+        row = {"multiplier": k, **fit.predict_error(result, k * largest)}
         at_more_data.append(row)
     for_targets = []
     for target in targets:
-        row = fit.predict_data(result, samples, target)
+        row = fit.predict_data(result, target)
         row["multiplier"] = row["size"] / largest
         row.update(params_at(row["size"]))
         for_targets.append(row)
@@ -101,6 +102,8 @@ def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
     law_keys = ("law", "beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma", "gamma_ci", "r2")
     return {
         **_without_lists({k: result[k] for k in ("metric", *law_keys, "beta_p", "beta_p_ci")}),
+        "shape": result["shape"]["shape"],
+        "local_slope": _without_lists(result["local_slope"]),
         "best": best_row,
         "at_more_data": {f"{r['multiplier']:g}x": _without_lists(r) for r in pred["at_more_data"]},
         "for_target_error": {f"{r['error']:g}": _without_lists(r) for r in pred["for_target_error"]},
@@ -157,6 +160,8 @@ def backtest_markdown(result: dict) -> list[str]:
     bt = result["backtest"]
     if not bt["holdouts"]:
         return ["Too few shards to backtest: no law's extrapolation could be checked.", ""]
+    if result["law"] == "flat":
+        return [f"No law was backtested: {result['law_reason']}.", ""]
     head = "| law | " + " | ".join(f"last {h} held out" for h in bt["holdouts"]) + " | mean | rank |"
     lines = [head, "|---" * (len(bt["holdouts"]) + 3) + "|"]
     for r in sorted(bt["rows"], key=lambda r: (r.get("rank", 99), r["law"])):
@@ -184,11 +189,13 @@ def _pct(v) -> str:
 def comparison_markdown(whole: dict, figures_rel: str, fmt: str) -> list[str]:
     """The families side by side, and the shared-exponent test: does one beta_g fit them all?"""
     lines = ["## Families compared", "", f"![every family]({figures_rel}/families.{fmt})", "",
-             "| family | law | beta_g | 95% interval | gamma | backtest error | persistence |", "|---|---|---|---|---|---|---|"]
+             "| family | local slope at its largest shard | law | beta_g | 95% interval | gamma | backtest error | persistence |",
+             "|---|---|---|---|---|---|---|---|"]
     for family, r in whole["families"].items():
         scores = {row["law"]: row["mean"] for row in r["backtest"]["rows"]}
-        lines.append(f"| {family} | {r['law']} | {_fmt(r['beta_g'])} | {_ci(r['beta_g_ci'])} | {_fmt(r['gamma'])} | "
-                     f"{_pct(scores.get(r['law']))} | {_pct(scores.get('persistence'))} |")
+        slope = r["local_slope"]
+        lines.append(f"| {family} | {slope['slope']:.3f} {_ci(slope['slope_ci'])} | {r['law']} | {_fmt(r['beta_g'])} | "
+                     f"{_ci(r['beta_g_ci'])} | {_fmt(r['gamma'])} | {_pct(scores.get(r['law']))} | {_pct(scores.get('persistence'))} |")
     c = whole["comparison"]
     text = c.get("verdict_text", "")
     lines += ["", f"**Verdict: {c['verdict']}.** {text[:1].upper() + text[1:]}."]
@@ -203,11 +210,53 @@ def comparison_markdown(whole: dict, figures_rel: str, fmt: str) -> list[str]:
 
 
 def summary_row_for_target(r: dict) -> str:
-    """One row of the data-for-a-target table; a model larger than any trained says it is an extrapolation."""
+    """One row of the data-for-a-target table; a model larger than any trained says it is an
+    extrapolation, a target the shards already reach says so instead of predicting it."""
     width = _fmt(r["width"]) if r["params"] is None or r["width"] is not None else f"> {MAX_WIDTH:,}"
     beyond = " (beyond the grid: an extrapolation)" if r.get("beyond_grid") else ""
-    return (f"| {_fmt(r['error'])} | {_fmt(r['size'])} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
+    size = f"reached: measured at {_fmt(r['reached_at'])}" if r.get("reached") else _fmt(r["size"]) + _untrusted(r)
+    return (f"| {_fmt(r['error'])} | {size} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
             f"{_fmt(r['params'])} {_ci(r['params_ci'])}{beyond} | {width} |")
+
+
+def _untrusted(r: dict) -> str:
+    return f" (beyond {forecast.TRUSTED_HORIZON:g}x: not benchmarked)" if r.get("beyond_trusted") else ""
+
+
+def exponent_text(result: dict) -> str:
+    """The Hestness exponent, or a plain statement that the data cannot pin it down: an interval
+    spanning more than fit.EXPONENT_FACTOR carries no headline."""
+    if result["law"] == "flat":
+        return f"none: the curve does not fall (slope {_fmt(result['beta_g'])} {_ci(result['beta_g_ci'])})"
+    text = f"beta_g = {_fmt(result['beta_g'])} {_ci(result['beta_g_ci'])} ({result['law']} law)"
+    return text if fit.exponent_carried(result) else text + (f": its interval spans more than a factor {fit.EXPONENT_FACTOR:g}, so these shards do not pin it down")
+
+
+def answer_markdown(result: dict, family: str) -> list[str]:
+    """The headline: what one more doubling of data buys, then the Hestness exponent beside it."""
+    slope = result["local_slope"]
+    ahead = result["forecast"]
+    lines = ["## What more data buys", ""]
+    if result.get("warning"):
+        lines += [f"**Warning:** {result['warning']}.", ""]
+    if result["shape"]["shape"] != "falling":
+        lines += [f"**More data buys nothing measurable here** ({result['law_reason']}). The forecast is the curve's "
+                  f"level, {_fmt(math.exp(ahead['level']))}, with the interval below.", ""]
+    lines += [
+        f"**One more doubling of data** ({family}, m = {_fmt(slope['size'])} to {_fmt(2 * slope['size'])}): error x "
+        f"{slope['doubling_ratio']:.3f} {_ci(slope['doubling_ratio_ci'])}, a local slope of {slope['slope']:.3f} "
+        f"{_ci(slope['slope_ci'])} (d log error / d log m at the largest shard).",
+        "",
+        f"Power-law region, for comparison with Hestness et al.: {exponent_text(result)}.",
+        "",
+        f"How the forecast is made: the mean in log error of {', '.join(ahead['laws']) or 'the level'}; its 95% interval "
+        f"grows with the horizon as fast as this curve's own backtest missed its held-out shards ({ahead['rate']:.3f} in log "
+        f"error per e-fold of data), over a point noise of {ahead['noise']:.3f}. On real learning curves (LCDB) this covered "
+        f"the measured error as often as it claims out to {forecast.TRUSTED_HORIZON:g}x the largest shard "
+        "(bench/README.md); past that it is not benchmarked.",
+        "",
+    ]
+    return lines
 
 
 def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame, figures_rel: str, fmt: str,
@@ -219,6 +268,7 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         "",
         f"![learning curve]({figures_rel}/learning_curve.{fmt})",
         "",
+        *answer_markdown(result, family),
         *comparison_markdown(whole, figures_rel, fmt),
         f"## Learning curve of {family}",
         "",
@@ -259,10 +309,10 @@ def summary_markdown(params: dict, result: dict, pred: dict, best: pd.DataFrame,
         "|---|---|---|---|",
     ]
     for r in pred["at_more_data"]:
-        lines.append(f"| {r['multiplier']:g}x largest shard | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+        lines.append(f"| {r['multiplier']:g}x largest shard{_untrusted(r)} | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
     for other, rows in pred.get("families", {}).items():
         for r in rows:
-            lines.append(f"| {other}: {r['multiplier']:g}x | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+            lines.append(f"| {other}: {r['multiplier']:g}x{_untrusted(r)} | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
     lines += ["", f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
     lines += [summary_row_for_target(r) for r in pred["for_target_error"]]
     cols = ["family", "size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error", "test_bits"]
@@ -303,7 +353,7 @@ def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, 
     pred["families"] = {}
     for other in others:
         r, _ = fit_step.load(fit_json, other)
-        pred["families"][other] = [{"multiplier": k, **fit.predict_error(r, r["samples"], k * largest)} for k in cfg["data_multipliers"]]
+        pred["families"][other] = [{"multiplier": k, **fit.predict_error(r, k * largest)} for k in cfg["data_multipliers"]]
     io.write_json(out, pred)
     io.write_json(metrics, headline(result, pred, best, whole))
     # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.

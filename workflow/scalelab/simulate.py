@@ -65,7 +65,7 @@ def run(n_curves: int, law_names: list[str], seed: int = 0, n_seeds: int = 2, n_
                    "beta_g": r["beta_g"], "beta_lo": r["beta_g_ci"][0], "beta_hi": r["beta_g_ci"][1]}
             for k in BEYOND:
                 m = k * SIZES[-1]
-                p = fit.predict_error(r, r["samples"], m)
+                p = fit.predict_error(r, m)
                 true = float(true_error(truth, [m])[0])
                 row[f"err_{k}x"] = abs(p["error"] / true - 1)
                 row[f"cover_{k}x"] = p["error_ci"][0] <= true <= p["error_ci"][1]

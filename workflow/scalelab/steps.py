@@ -31,9 +31,9 @@ STEP_CODE = {
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "select": ["select.py", "study.py", "io.py"],
     "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "fit": ["fit_step.py", "fit.py", "laws.py", "exponents.py", "io.py"],
-    "figures": ["figures.py", "fit_step.py", "fit.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "audit.py", "study.py", "fit_step.py", "fit.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
+    "fit": ["fit_step.py", "fit.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
+    "figures": ["figures.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
+    "predict": ["predict.py", "audit.py", "study.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
 }
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 

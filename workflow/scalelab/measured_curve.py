@@ -53,31 +53,68 @@ def read_points(path: str) -> dict[str, np.ndarray]:
 
 def curve_of(path: str) -> tuple[dict[str, np.ndarray], dict]:
     """The median per size (sizes ascending), and the noise of each median from the rows behind it."""
-    rows = read_points(path)
+    return reduce_rows(read_points(path))
+
+
+def reduce_rows(rows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict]:
+    """Rows (one per measurement; several per size are seeds) to the median per size, sizes
+    ascending, and the noise of each median from the rows behind it."""
     sizes = np.unique(rows["size"])
     groups = {col: [values[rows["size"] == m] for m in sizes] for col, values in rows.items()}
     frame = {col: np.array([np.median(g) for g in gs]) for col, gs in groups.items()}
     return frame, fit.seed_noise(groups["error"])
 
 
-def run(points: str, out: str, predict_sizes: list[float], best_guess: float | None,
-        n_boot: int, seed: int, min_points: int, law: str = "auto") -> dict:
-    frame, noise = curve_of(points)
-    try:
-        result = fit.fit_learning_curve(frame["size"], frame["error"], noise["sigma"], law=law,
-                                        best_guess=best_guess, min_points=min_points, n_boot=n_boot, seed=seed,
-                                        seed_sd=noise["seed_sd"])
-    except ScalelabError as exc:
-        raise ScalelabError(f"{points}: {exc}") from None
+def fit_curve(sizes, errors, predict=(), params=None, law: str = "auto", best_guess: float | None = None,
+              n_boot: int = 100, seed: int = 0, min_points: int = 3) -> dict:
+    """Fit a learning curve measured elsewhere: the Python face of `scalelab fit-curve`, the same result.
+
+    sizes, errors: one entry per measurement; several at one size are seeds (their median is the
+    point, their spread its noise). params: the best model's parameter count per row (optional:
+    fits the model-size law too). predict: sizes to predict the error at. Returns fit-curve's JSON
+    as a dict (`result["predictions"]`: size, error, error_ci per size asked); raises
+    ScalelabError on input it cannot answer.
+    """
+    rows = {"size": np.asarray(sizes, float), "error": np.asarray(errors, float)}
+    if params is not None:
+        rows["params"] = np.asarray(params, float)
+    frame, noise = reduce_rows(rows)
+    result = fit.fit_learning_curve(frame["size"], frame["error"], noise["sigma"], law=law,
+                                    best_guess=best_guess, min_points=min_points, n_boot=n_boot, seed=seed,
+                                    seed_sd=noise["seed_sd"])
     if "params" in frame:
         in_law = frame["size"] >= result["power_law_start"]
         result.update(fit.without_samples(fit.fit_model_size(frame["size"][in_law], frame["params"][in_law], n_boot, seed)))
-    result["source"] = str(Path(points))
-    result["predictions"] = [fit.predict_error(result, result["samples"], m) for m in predict_sizes]
-    io.write_json(out, fit.without_samples(result))
-    print(f"{points}: law {result['law']} ({result['law_reason']}); beta_g {result['beta_g']:.4f} "
-          f"[{result['beta_g_ci'][0]:.4f}, {result['beta_g_ci'][1]:.4f}], gamma {result['gamma']:.4g}")
+    result["predictions"] = [fit.predict_error(result, m) for m in predict]
+    return fit.without_samples(result)
+
+
+def run(points: str, out: str, predict_sizes: list[float], best_guess: float | None,
+        n_boot: int, seed: int, min_points: int, law: str = "auto") -> dict:
+    rows = read_points(points)
+    try:
+        result = fit_curve(rows["size"], rows["error"], predict=predict_sizes, params=rows.get("params"), law=law,
+                           best_guess=best_guess, n_boot=n_boot, seed=seed, min_points=min_points)
+    except ScalelabError as exc:
+        raise ScalelabError(f"{points}: {exc}") from None
+    result = {**result, "source": str(Path(points))}
+    io.write_json(out, result)
+    print(answer_line(points, result))
     return result
+
+
+def answer_line(points: str, result: dict) -> str:
+    """What `fit-curve` prints: what one more doubling buys, the law and exponent, any warning."""
+    slope = result["local_slope"]
+    lines = [f"{points}: one more doubling of data (to m = {2 * slope['size']:g}): error x {slope['doubling_ratio']:.3f} "
+             f"[{slope['doubling_ratio_ci'][0]:.3f}, {slope['doubling_ratio_ci'][1]:.3f}], local slope {slope['slope']:.3f}",
+             f"  law {result['law']} ({result['law_reason']}); beta_g {result['beta_g']:.4f} "
+             f"[{result['beta_g_ci'][0]:.4f}, {result['beta_g_ci'][1]:.4f}], gamma {result['gamma']:.4g}"]
+    lines += [f"  at m = {p['size']:g}: {p['error']:.4g} [{p['error_ci'][0]:.4g}, {p['error_ci'][1]:.4g}]"
+              + (" (beyond the benchmarked horizon)" if p["beyond_trusted"] else "") for p in result["predictions"]]
+    if result["warning"]:
+        lines.append(f"  warning: {result['warning']}")
+    return "\n".join(lines)
 
 
 def backtest_table(points: str, best_guess: float | None) -> str:

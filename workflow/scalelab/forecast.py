@@ -1,0 +1,204 @@
+"""What more data buys: the error forecast at sizes beyond the data, with a 95% interval built
+from the curve's own backtest. Pure functions on arrays, no files.
+
+Point: the mean in log error of the laws that describe a floor (ENSEMBLE), each fitted the way
+fit.py fits it. No single law wins on real curves: on LCDB's development curves (even OpenML
+ids, bench/README.md) every law alone misses the 4x anchor by more than their plain average
+does, and the power law without a floor (which keeps falling) is the worst of all, so it is left out.
+
+Interval: log eps(M) ~ point +/- 1.96 sd(M), with
+
+    sd(M)^2 = noise^2 + (rate * log(M / m_last))^2
+
+- noise: how far one point strays from the curve: the seed spread of the last point when there
+  are seeds, else the residual scale of the points about the forecast (never zero: one value per
+  size still has noise, the residuals say how much);
+- rate: what the backtest measured on this very curve: the forecast refitted without its last 2
+  and 3 points misses them by e at horizon log(m / m_cut); rate is the rms of e / horizon. So an
+  interval at a horizon is as wide as the backtest found errors grow at that horizon, and a curve
+  whose shape keeps surprising its own past gets wide intervals, one that does not, narrow ones.
+No constant here was tuned: 1.96 is the normal 95% quantile.
+
+Shape: a curve whose slope is not below zero by more than twice its standard error does not fall
+(`shape_of`): more data buys nothing measurable there, and the forecast is its level, the last
+measured value (on the LCDB development curves it missed the 4x anchor by less than the mean of
+the last two, three or half of the points did), with an interval built the same way. A rising curve gets the same and a
+warning; a curve that falls and then rises, by more than its noise at two or more sizes after its
+lowest point, is flagged where it turns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import laws
+from .errors import ScalelabError
+
+ENSEMBLE = ("hestness", "m3", "m4", "plateau", "broken")
+BACKTEST_CUTS = (2, 3)  # refit without the last 2 and 3 points, predict them: the rate of the interval
+Z95 = 1.959963984540054
+TRUSTED_HORIZON = 4.0  # x the largest size: as far as the LCDB benchmark measured the forecast (bench/README.md)
+SLOPE_SIGMAS = 2.0  # a slope within this many standard errors of zero is "flat"
+MIN_TURN_POINTS = 2  # sizes after the lowest point that must all sit above it to call a turn
+
+
+def shape_of(m, eps, sigma=None) -> dict:
+    """Does the curve fall, stay flat, or rise? The slope of log eps on log m by least squares
+    (weighted by the seed noise when there is one) and its standard error; and where a falling
+    curve turns back up, if it does by more than its noise."""
+    log_m, log_eps = np.log(np.asarray(m, float)), np.log(np.asarray(eps, float))
+    n = len(log_m)
+    w = np.ones(n) if sigma is None else 1.0 / np.asarray(sigma, float) ** 2
+    x = log_m - np.average(log_m, weights=w)
+    slope = float(np.sum(w * x * log_eps) / np.sum(w * x * x))
+    resid = log_eps - np.average(log_eps, weights=w) - slope * x
+    # The scale of a residual: the seeds' when they explain the misfit, else the misfit itself.
+    scale2 = float(np.sum(w * resid**2) / max(n - 2, 1))
+    if sigma is not None:
+        scale2 = max(scale2, 1.0)
+    se = math.sqrt(scale2 / float(np.sum(w * x * x)))
+    if slope + SLOPE_SIGMAS * se < 0 and slope < FALLING_SLOPE:
+        kind = "falling"
+    elif slope - SLOPE_SIGMAS * se > 0:
+        kind = "rising"
+    else:
+        kind = "flat"
+    return {"shape": kind, "slope": slope, "slope_se": se, "turn": turn_of(m, log_eps, sigma, resid)}
+
+
+FALLING_SLOPE = -0.01  # flatter than m^-0.01 (4x the data buys < 1.4%) counts as flat whatever its noise
+
+
+def turn_of(m, log_eps, sigma, resid) -> float | None:
+    """The size after which the curve rises, by more than SLOPE_SIGMAS standard errors at every one
+    of at least MIN_TURN_POINTS sizes after its lowest point; None if it does not."""
+    low = int(np.argmin(log_eps))
+    after = log_eps[low + 1:]
+    if len(after) < MIN_TURN_POINTS or low == 0:
+        return None
+    noise = np.asarray(sigma, float) if sigma is not None else np.full(len(log_eps), residual_scale(resid, 2))
+    se = np.sqrt(noise[low] ** 2 + noise[low + 1:] ** 2)
+    return float(np.asarray(m, float)[low]) if bool(np.all(after - log_eps[low] > SLOPE_SIGMAS * se)) else None
+
+
+def residual_scale(resid, n_params: int) -> float:
+    resid = np.asarray(resid, float)
+    return float(math.sqrt(np.sum(resid**2) / max(len(resid) - n_params, 1)))
+
+
+class Forecast:
+    """log eps at any size: the point (ensemble mean, or a flat level) and its standard deviation."""
+
+    def __init__(self, kind: str, fits: list[laws.Fitted], level: float | None, noise: float, rate: float,
+                 m_last: float):
+        self.kind, self.fits, self.level = kind, fits, level
+        self.noise, self.rate, self.m_last = noise, rate, m_last
+
+    def log_point(self, m) -> np.ndarray:
+        m = np.atleast_1d(np.asarray(m, float))
+        if self.level is not None:
+            return np.full(len(m), self.level)
+        with np.errstate(all="ignore"):
+            return np.mean([f.log_error(m) for f in self.fits], axis=0)
+
+    def sd(self, m) -> np.ndarray:
+        horizon = np.maximum(np.log(np.atleast_1d(np.asarray(m, float)) / self.m_last), 0.0)
+        return np.sqrt(self.noise**2 + (self.rate * horizon) ** 2)
+
+    def predict(self, m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(point, low, high) of the error at sizes m."""
+        point, sd = self.log_point(m), self.sd(m)
+        return np.exp(point), np.exp(point - Z95 * sd), np.exp(point + Z95 * sd)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "laws": {f.law.name: [float(v) for v in f.theta] for f in self.fits},
+                "level": self.level, "noise": self.noise, "rate": self.rate, "m_last": self.m_last,
+                "horizon_trusted": TRUSTED_HORIZON}
+
+    @staticmethod
+    def from_result(result: dict) -> "Forecast":
+        """The forecast a fit result (fit.json) describes."""
+        f = result["forecast"]
+        ctx = laws.Context(**result["context"])
+        fits = [laws.Fitted(laws.get(name), np.asarray(theta, float), result["m_ref"], ctx) for name, theta in f["laws"].items()]
+        return Forecast(f["kind"], fits, f["level"], f["noise"], f["rate"], f["m_last"])
+
+
+def level_of(log_eps) -> float:
+    """A flat curve's level: where it is now, its last point."""
+    return float(log_eps[-1])
+
+
+def backtest_rate(m, log_eps, predict_from) -> float | None:
+    """rms over the BACKTEST_CUTS splits of (error / log horizon): how fast the forecast's error
+    grows with the horizon on this curve. `predict_from(n)` gives the forecast made from the first
+    n points at the points after them, or None where n points are too few."""
+    ratios = []
+    for cut in BACKTEST_CUTS:
+        n = len(m) - cut
+        if n < 3:
+            continue
+        predicted = predict_from(n)
+        if predicted is None:
+            continue
+        horizon = np.log(m[n:] / m[n - 1])
+        ratios.extend((predicted - log_eps[n:]) / horizon)
+    return float(math.sqrt(np.mean(np.square(ratios)))) if ratios else None
+
+
+def build(curve, sigma_last: float | None, fitter) -> Forecast:
+    """The forecast of a fit.Curve (`curve.m`, `curve.eps`) of the given shape; `fitter(law, n)`
+    fits a law on the first n points (all of them when n is None) and raises ScalelabError where
+    it cannot. sigma_last: the seed noise of the last point, None without seeds."""
+    m, log_eps = curve.m, np.log(curve.eps)
+    kind = curve.shape["shape"]
+    if kind != "falling":
+        def predict_level(n):
+            return np.full(len(m) - n, level_of(log_eps[:n]))
+        level = level_of(log_eps)
+        k = max(3, len(m) // 2)  # the noise of a point: the spread of the last half about its mean
+        noise = sigma_last if sigma_last is not None else residual_scale(log_eps[-k:] - np.mean(log_eps[-k:]), 1)
+        rate = backtest_rate(m, log_eps, predict_level) or 0.0
+        return Forecast(kind, [], level, max(noise, MIN_NOISE), rate, float(m[-1]))
+
+    def fit_all(n):
+        out = []
+        for name in ENSEMBLE:
+            try:
+                out.append(fitter(laws.get(name), n))
+            except ScalelabError:  # too few points for this law on this split
+                continue
+        return out
+
+    fits = fit_all(None)
+    if not fits:
+        raise ScalelabError(f"no law of {', '.join(ENSEMBLE)} could be fitted to {len(m)} points")
+
+    def predict_ensemble(n):
+        part = fit_all(n)
+        return np.mean([f.log_error(m[n:]) for f in part], axis=0) if part else None
+
+    forecast = Forecast(kind, fits, None, 0.0, 0.0, float(m[-1]))
+    start = max(curve.start(laws.get(name)) for name in ENSEMBLE)  # where every member is fitted
+    noise = sigma_last if sigma_last is not None else residual_scale(forecast.log_point(m[start:]) - log_eps[start:], 3)
+    rate = backtest_rate(m, log_eps, predict_ensemble)
+    if rate is None:  # too short to backtest: the curve's own recent movement is the doubt
+        rate = abs(float(log_eps[-1] - log_eps[-2]) / math.log(m[-1] / m[-2]))
+    forecast.noise, forecast.rate = max(noise, MIN_NOISE), rate
+    return forecast
+
+
+MIN_NOISE = 1e-3  # a point never pins the curve closer than 0.1%
+
+
+def local_slope(forecast: Forecast) -> dict:
+    """What one more doubling of data buys: the slope d log eps / d log m over (m_last, 2 m_last),
+    with its 95% interval, and the error ratio it implies."""
+    m_last = forecast.m_last
+    here = float(forecast.log_point(m_last)[0])
+    point, low, high = (float(v[0]) for v in forecast.predict(2 * m_last))
+    to_slope = lambda e: (math.log(e) - here) / math.log(2)  # noqa: E731
+    return {"size": m_last, "slope": to_slope(point), "slope_ci": [to_slope(low), to_slope(high)],
+            "doubling_ratio": point / math.exp(here), "doubling_ratio_ci": [low / math.exp(here), high / math.exp(here)]}
