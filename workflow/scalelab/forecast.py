@@ -37,6 +37,7 @@ from . import laws
 from .errors import ScalelabError
 
 ENSEMBLE = ("hestness", "m3", "m4", "plateau", "broken")
+FALLBACK = "power"  # 2 parameters: what a 3-point curve can carry
 BACKTEST_CUTS = (2, 3)  # refit without the last 2 and 3 points, predict them: the rate of the interval
 Z95 = 1.959963984540054
 TRUSTED_HORIZON = 4.0  # x the largest size: as far as the LCDB benchmark measured the forecast (bench/README.md)
@@ -163,9 +164,9 @@ def build(curve, sigma_last: float | None, fitter) -> Forecast:
         rate = backtest_rate(m, log_eps, predict_level) or 0.0
         return Forecast(kind, [], level, max(noise, MIN_NOISE), rate, float(m[-1]))
 
-    def fit_all(n):
+    def fit_all(n, names=ENSEMBLE):
         out = []
-        for name in ENSEMBLE:
+        for name in names:
             try:
                 out.append(fitter(laws.get(name), n))
             except ScalelabError:  # too few points for this law on this split
@@ -173,8 +174,10 @@ def build(curve, sigma_last: float | None, fitter) -> Forecast:
         return out
 
     fits = fit_all(None)
+    if not fits:  # too few points for any floor law (3): the plain power law, as auto falls back to
+        fits = fit_all(None, (FALLBACK,))
     if not fits:
-        raise ScalelabError(f"no law of {', '.join(ENSEMBLE)} could be fitted to {len(m)} points")
+        raise ScalelabError(f"no law of {', '.join((*ENSEMBLE, FALLBACK))} could be fitted to {len(m)} points")
 
     def predict_ensemble(n):
         part = fit_all(n)
