@@ -43,7 +43,6 @@ HOLDOUTS = (1, 2, 3)  # backtest: predict the last 1, 2, 3 points from the rest
 MIN_TRAIN_POINTS = 4  # a backtest split keeps at least this many points to fit on
 NOISE_PRIOR_DOF = 4.0  # seed variances are shrunk towards the pooled one with this weight
 NOISE_FLOOR = 0.003  # log-error noise never below 0.3%: two seeds that agree prove little
-FALLING_SLOPE = -0.01  # a curve flatter than m^-0.01 over its range is not a learning curve
 
 
 def seed_noise(groups: list[np.ndarray]) -> dict:

@@ -42,6 +42,8 @@ BACKTEST_CUTS = (2, 3)  # refit without the last 2 and 3 points, predict them: t
 Z95 = 1.959963984540054
 TRUSTED_HORIZON = 4.0  # x the largest size: as far as the LCDB benchmark measured the forecast (bench/README.md)
 SLOPE_SIGMAS = 2.0  # a slope within this many standard errors of zero is "flat"
+FALLING_SLOPE = -0.01  # flatter than m^-0.01 (4x the data buys < 1.4%) counts as flat whatever its noise
+MIN_NOISE = 1e-3  # a point never pins the curve closer than 0.1%
 MIN_TURN_POINTS = 2  # sizes after the lowest point that must all sit above it to call a turn
 
 
@@ -67,9 +69,6 @@ def shape_of(m, eps, sigma=None) -> dict:
     else:
         kind = "flat"
     return {"shape": kind, "slope": slope, "slope_se": se, "turn": turn_of(m, log_eps, sigma, resid)}
-
-
-FALLING_SLOPE = -0.01  # flatter than m^-0.01 (4x the data buys < 1.4%) counts as flat whatever its noise
 
 
 def turn_of(m, log_eps, sigma, resid) -> float | None:
@@ -191,9 +190,6 @@ def build(curve, sigma_last: float | None, fitter) -> Forecast:
         rate = abs(float(log_eps[-1] - log_eps[-2]) / math.log(m[-1] / m[-2]))
     forecast.noise, forecast.rate = max(noise, MIN_NOISE), rate
     return forecast
-
-
-MIN_NOISE = 1e-3  # a point never pins the curve closer than 0.1%
 
 
 def local_slope(forecast: Forecast) -> dict:
