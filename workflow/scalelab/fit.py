@@ -137,7 +137,8 @@ class Curve:
         return fitted
 
     def fit_prefix(self, law: laws.Law, n: int | None) -> laws.Fitted:
-        """The law fitted on the first n points (all of them for None)."""
+        """The law fitted on the first n points (all of them for None): the backtest's splits,
+        fitted once and shared with the forecast."""
         return (self if n is None else self.prefix(n)).fit(law)
 
 
@@ -228,7 +229,7 @@ def noise_tolerance(curve: Curve, bt: dict) -> float:
             fitted = curve.fit(laws.get(r["law"]))
         except ScalelabError:
             continue
-        scales.append(math.sqrt(2 * fitted.cost / max(fitted.n - fitted.law.n_params, 1)))
+        scales.append(fitted.residual_scale())
     return TIE_SIGMAS * max(float(np.median(scales)), forecast.MIN_NOISE) if scales else 0.0
 
 
@@ -310,8 +311,7 @@ def bootstrap(curve: Curve, fitted: laws.Fitted, n_boot: int, seed: int) -> tupl
     from the fit. The noise is the seed spread when there is one, inflated by the lack of fit
     (chi^2 per degree of freedom, when above 1); without seeds, the residuals' own scale."""
     m, eps, sigma = curve.points(fitted.law)
-    dof = max(len(m) - fitted.law.n_params, 1)
-    scale = math.sqrt(2 * fitted.cost / dof)  # weighted residual scale: ~1 when the seeds explain the misfit
+    scale = fitted.residual_scale()
     if sigma is None:
         noise, inflation = np.full(len(m), scale), None
     else:
@@ -389,7 +389,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
                          weights={other: round(w, 4) for other, w in weights.items()})
     asym = _asymptotes(draws, curve.ctx, fitted.m_ref)
     alpha, beta, gamma = fitted.asymptote()
-    ahead = forecast.build(curve, None if curve.sigma is None else float(curve.sigma[-1]), curve.fit_prefix)
+    ahead = forecast.build(curve)
     pm, pe, _ = curve.points(chosen)
     resid = fitted.log_error(pm) - np.log(pe)
     start = curve.start(chosen)
@@ -454,20 +454,16 @@ def r_squared(resid: np.ndarray, y: np.ndarray) -> float:
 
 
 def data_for(fitted: laws.Fitted, error: float) -> float:
-    """The m at which the fitted curve reaches `error`: inf if it never does (at or below its floor)."""
-    return float(_data_for_rows(lambda m: fitted.error(m), error, n=1)[0])
-
-
-def _data_for_rows(errors_at, target: float, n: int) -> np.ndarray:
-    """Bisection in log m for n decreasing curves at once; inf where a curve stays above target."""
-    lo, hi = np.full(n, 0.0), np.full(n, math.log(1e30))
+    """The m at which the fitted curve reaches `error` (bisection in log m): inf if it never does
+    (at or below its floor)."""
+    lo, hi = 0.0, math.log(1e30)
     with np.errstate(all="ignore"):
-        reachable = np.asarray(errors_at(np.exp(hi))).reshape(n) < target
+        if not fitted.error(np.exp(hi)) < error:
+            return math.inf
         for _ in range(80):
             mid = 0.5 * (lo + hi)
-            below = np.asarray(errors_at(np.exp(mid))).reshape(n) < target
-            hi, lo = np.where(below, mid, hi), np.where(below, lo, mid)
-    return np.where(reachable, np.exp(hi), np.inf)
+            lo, hi = (lo, mid) if fitted.error(np.exp(mid)) < error else (mid, hi)
+    return float(np.exp(hi))
 
 
 def fit_model_size(m, n_params, n_boot: int = 1000, seed: int = 0) -> dict:

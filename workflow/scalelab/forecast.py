@@ -148,11 +148,11 @@ def backtest_rate(m, log_eps, predict_from) -> float | None:
     return float(math.sqrt(np.mean(np.square(ratios)))) if ratios else None
 
 
-def build(curve, sigma_last: float | None, fitter) -> Forecast:
-    """The forecast of a fit.Curve (`curve.m`, `curve.eps`) of the given shape; `fitter(law, n)`
-    fits a law on the first n points (all of them when n is None) and raises ScalelabError where
-    it cannot. sigma_last: the seed noise of the last point, None without seeds."""
+def build(curve) -> Forecast:
+    """The forecast of a fit.Curve of the shape it found: its laws fitted (and backtested) through
+    `curve.fit_prefix`, which raises ScalelabError where a law has too few points."""
     m, log_eps = curve.m, np.log(curve.eps)
+    sigma_last = None if curve.sigma is None else float(curve.sigma[-1])  # the seed noise of the last point
     kind = curve.shape["shape"]
     if kind != "falling":
         def predict_level(n):
@@ -167,10 +167,13 @@ def build(curve, sigma_last: float | None, fitter) -> Forecast:
         out = []
         for name in names:
             try:
-                out.append(fitter(laws.get(name), n))
+                out.append(curve.fit_prefix(laws.get(name), n))
             except ScalelabError:  # too few points for this law on this split
                 continue
         return out
+
+    def mean_log_error(fits, sizes):
+        return np.mean([f.log_error(sizes) for f in fits], axis=0)
 
     fits = fit_all(None)
     if not fits:  # too few points for any floor law (3): the plain power law, as auto falls back to
@@ -180,16 +183,14 @@ def build(curve, sigma_last: float | None, fitter) -> Forecast:
 
     def predict_ensemble(n):
         part = fit_all(n)
-        return np.mean([f.log_error(m[n:]) for f in part], axis=0) if part else None
+        return mean_log_error(part, m[n:]) if part else None
 
-    forecast = Forecast(kind, fits, None, 0.0, 0.0, float(m[-1]))
     start = max(curve.start(laws.get(name)) for name in ENSEMBLE)  # where every member is fitted
-    noise = sigma_last if sigma_last is not None else residual_scale(forecast.log_point(m[start:]) - log_eps[start:], 3)
+    noise = sigma_last if sigma_last is not None else residual_scale(mean_log_error(fits, m[start:]) - log_eps[start:], 3)
     rate = backtest_rate(m, log_eps, predict_ensemble)
     if rate is None:  # too short to backtest: the curve's own recent movement is the doubt
         rate = abs(float(log_eps[-1] - log_eps[-2]) / math.log(m[-1] / m[-2]))
-    forecast.noise, forecast.rate = max(noise, MIN_NOISE), rate
-    return forecast
+    return Forecast(kind, fits, None, max(noise, MIN_NOISE), rate, float(m[-1]))
 
 
 def local_slope(forecast: Forecast) -> dict:

@@ -300,6 +300,11 @@ class Fitted:
     def error(self, m):
         return np.exp(self.log_error(m))
 
+    def residual_scale(self) -> float:
+        """The weighted residuals' rms per degree of freedom: ~1 when the seeds explain the misfit,
+        the misfit itself (in log error) when the fit had no seed weights."""
+        return math.sqrt(2 * self.cost / max(self.n - self.law.n_params, 1))
+
     def asymptote(self) -> tuple[float, float, float]:
         """(alpha, beta_g, gamma) in units of m: eps ~ alpha m^beta_g + gamma for large m."""
         a, b, g = (float(v) for v in self.law.asymptote(self.theta, self.ctx))
