@@ -72,6 +72,9 @@ def test_the_committed_summary_is_what_the_code_writes(default_refit):
     def shape(text):
         return re.sub(r"-?\d[\d,.]*(e[+-]\d+)?", "#", text)
     assert shape((default_refit / "results/summary.md").read_text()) == shape((COMMITTED / "summary.md").read_text())
+    now, then = (json.loads((d / "cost.json").read_text()) for d in (default_refit / "results", COMMITTED))
+    assert [r["step"] for r in now["plan"]["rows"]] == [r["step"] for r in then["plan"]["rows"]]
+    assert close(now["study_hours"], then["study_hours"]) and close(now["laws"]["best"]["exponent"], then["laws"]["best"]["exponent"])
 
 
 def test_the_readme_quotes_the_committed_results():
@@ -82,6 +85,20 @@ def test_the_readme_quotes_the_committed_results():
     assert f"m^{fit['beta_g']:.2f} from" in readme and f"{lo:.2f} to {hi:.2f}" in readme  # "Measured"
     c = fit["comparison"]
     assert f"**{c['verdict']}**" in readme and f"F = {c['f']:.1f}" in readme
+
+
+def test_the_readme_quotes_the_committed_answer_page():
+    """The lines the README's cost, size and next-experiment section quotes are the summary's,
+    and its size answer is predictions.json's."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## What it costs, which model, what to run next")[1].split("\n## ")[0]
+    quoted = [line[4:] for line in section.splitlines() if line.startswith("    ") and not line.startswith("     ")]
+    summary = (COMMITTED / "summary.md").read_text()
+    assert len(quoted) >= 5 and all(line in summary for line in quoted), [q for q in quoted if q not in summary]
+    trend = json.loads((COMMITTED / "predictions.json").read_text())["model_size"]["trend"]
+    assert f"train width {trend['width']} ({trend['params']:,} parameters)" in section
+    plan = json.loads((COMMITTED / "cost.json").read_text())["plan"]
+    assert f"spans a factor {plan['headline']['width_factor']:.0f} today" in section
 
 
 @pytest.mark.parametrize("name", KEPT_PRESETS)

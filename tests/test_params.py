@@ -27,6 +27,10 @@ CASES = [
     (("train", "warmup_steps"), 5, ["train.warmup_steps", "cosine"]),
     (("train", "schedule"), "step", ["train.schedule", "constant", "cosine", "plateau"]),
     (("audit", "shards"), 7, ["audit.shards", "shards.exponents"]),
+    (("predict", "cost_per_hour"), -1.0, ["predict.cost_per_hour", "at least 0"]),
+    (("predict", "cost_per_hour"), "cheap", ["predict.cost_per_hour", "'cheap'", "a number"]),
+    (("predict", "cost_per_example"), -0.5, ["predict.cost_per_example", "at least 0"]),
+    (("predict", "cost_per_example"), "1 cent", ["predict.cost_per_example", "'1 cent'", "a number"]),
 ]
 
 

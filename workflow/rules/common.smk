@@ -2,7 +2,7 @@
 
 from scalelab import study
 from scalelab.pool import split_paths
-from scalelab.steps import code_files, param_values
+from scalelab.steps import FIGURES as FIGURE_NAMES, code_files, param_values
 
 # Under a cluster executor only training is submitted: the other steps take seconds, less
 # than they would wait in a GPU queue (and prepare runs once).
@@ -32,7 +32,7 @@ def trial_batches():
 
 FIGURES = [
     f"results/figures/{name}.{fmt}"
-    for name in ("learning_curve", "model_size", "val_loss_vs_params", "families")
+    for name in FIGURE_NAMES
     for fmt in config["figures"]["formats"]
 ]
 

@@ -3,6 +3,7 @@ rule figures:
     input:
         trials="results/tables/trials.csv",
         best="results/tables/best.csv",
+        timing="results/tables/timing.csv",
         fit="results/fit.json",
         samples="results/fit_samples.csv",
         code=code("figures"),

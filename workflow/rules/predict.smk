@@ -1,14 +1,17 @@
-# Error at more data, data for a target error, model size there; and the summary page.
+# Error at more data, data for a target error, model size and cost there, the next experiment; and the summary page.
 rule predict:
     input:
         fit="results/fit.json",
         samples="results/fit_samples.csv",
         best="results/tables/best.csv",
+        trials="results/tables/trials.csv",
+        timing="results/tables/timing.csv",
         info="data/pool.json",
         code=code("predict"),
     output:
         predictions="results/predictions.json",
         metrics="results/metrics.json",
+        cost="results/cost.json",
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
         **step_params("predict"),
@@ -16,4 +19,4 @@ rule predict:
         "logs/predict.log",
     shell:
         "scalelab predict --fit {input.fit} --tables-dir results/tables --info {input.info}"
-        " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} 2> {log}"
+        " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} --cost {output.cost} 2> {log}"

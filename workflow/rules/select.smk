@@ -6,6 +6,7 @@ rule select:
     output:
         trials=report("results/tables/trials.csv", caption="../report/trials.rst", category="Tables"),
         best=report("results/tables/best.csv", caption="../report/best.rst", category="Tables"),
+        timing="results/tables/timing.csv",
     params:
         **step_params("select"),
     log:

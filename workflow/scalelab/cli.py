@@ -119,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="results/predictions.json")
     s.add_argument("--summary", default="results/summary.md")
     s.add_argument("--metrics", default="results/metrics.json", help="headline numbers, flat for `dvc metrics diff`")
+    s.add_argument("--cost", default="results/cost.json", help="costs and the next-experiment plan (rest on wall-clock seconds)")
+
+    s = sub.add_parser("plan", help="rank the next experiments by how much each narrows the headline interval per unit of cost")
+    s.add_argument("--cost", default="results/cost.json", help="a finished study's cost.json (written by predict)")
+    s.add_argument("--curve", help="a `fit-curve` output instead: the plan is computed for it, costed in examples processed")
+    s.add_argument("--multiplier", type=float, default=4.0, help="with --curve: the headline is the error at this many "
+                   "times the largest size (default 4)")
+    s.add_argument("--out", help="also write the ranking as JSON here")
     return p
 
 
@@ -131,6 +139,10 @@ def dispatch(args: argparse.Namespace) -> None:
     if args.step == "backtest":
         from . import measured_curve
         print(measured_curve.backtest_table(args.points, args.best_guess))
+        return
+    if args.step == "plan":
+        from . import plan
+        plan.run(args.cost, args.curve, args.multiplier, args.out)
         return
 
     from . import config
@@ -170,7 +182,7 @@ def dispatch(args: argparse.Namespace) -> None:
         figures.run(params, args.tables_dir, args.fit, args.out_dir)
     elif args.step == "predict":
         from . import predict
-        predict.run(params, args.fit, args.tables_dir, args.info, args.out, args.summary, args.metrics)
+        predict.run(params, args.fit, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost)
 
 
 def main(argv: list[str] | None = None) -> int:

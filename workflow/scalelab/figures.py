@@ -1,6 +1,7 @@
 """Step `figures`: the primary family's learning curve, model-size curve and validation loss
-against model size for every shard; and every family's learning curve on shared axes. Each as PNG
-and a vector format, sized for one column of a paper.
+against model size for every shard; every family's learning curve on shared axes; the backtest
+(each law's prediction of the shards it did not see); and error against training cost. Each as
+PNG and a vector format, sized for one column of a paper (the backtest, two).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import fit, fit_step, forecast, io
+from . import cost, fit, fit_step, forecast, io
 
-FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families")
 REGION_COLORS = {"small-data": "#f2d7d5", "power-law": "#d6eaf8", "irreducible": "#e8e8e8"}
 LABELS = {"test_error": "test error", "test_loss": "test loss (nats)", "val_error": "validation error",
           "val_loss": "validation loss (nats)", "test_bits": "test bits per {token}", "val_bits": "validation bits per {token}"}
@@ -187,6 +187,60 @@ def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
     ax.legend(loc="lower left", frameon=False, title=title if len(whole["families"]) > 1 else None, title_fontsize=6)
 
 
+def backtest(axes, result: dict):
+    """One panel per split: the shards a law was fitted on, and what each law (and the forecast,
+    their mean) predicted for the shards held out, against what was measured there."""
+    bt = result["backtest"]
+    m, eps = np.asarray(result["measured"]["size"]), np.asarray(result["measured"]["error"])
+    rows = [r for r in bt["rows"] if r["law"] != "persistence"]
+    for ax, h in zip(axes, bt["holdouts"]):
+        cut = len(m) - h
+        ax.plot(m[:cut], eps[:cut], "o", color="black", ms=3, label="fitted on", zorder=4)
+        ax.plot(m[cut:], eps[cut:], "o", mfc="white", mec="black", ms=4, label="held out (measured)", zorder=5)
+        for i, r in enumerate(rows):
+            if str(h) in r["predicted"]:
+                ax.plot(m[cut - 1:], [eps[cut - 1], *r["predicted"][str(h)]], "-", marker=".", ms=3, color=f"C{i}",
+                        lw=0.8, alpha=0.8, label=r["law"])
+        ahead = bt.get("forecast")
+        if ahead and str(h) in ahead["predicted"]:
+            ax.plot(m[cut - 1:], [eps[cut - 1], *ahead["predicted"][str(h)]], "-", color="black", lw=1.6,
+                    label="forecast (mean)", zorder=3)
+        ax.plot(m[cut - 1:], np.full(h + 1, eps[cut - 1]), ":", color="0.5", label="persistence")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"last {h} held out")
+        ax.set_xlabel(axis_labels(result)[0])
+        _plain_y_ticks(ax)
+    axes[0].set_ylabel(axis_labels(result)[1])
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)  # outside: the panels are full
+
+
+def cost_curve(ax, best: pd.DataFrame, timing: pd.DataFrame, result: dict, extend_to: float):
+    """Error against the training cost of the best model per shard, measured, and the forecast
+    carried along the cost law (its band the forecast's; the cost's own interval is in the summary)."""
+    shards = cost.per_shard(timing, best)
+    metric = result["metric"]
+    ax.plot(shards["best"], best.sort_values("size")[metric], "o-", color="black", ms=3, label="measured (best per shard)")
+    laws = cost.cost_laws(shards)
+    if laws["best"] is not None:
+        ahead = forecast.Forecast.from_result(result)
+        m_last = float(best["size"].max())
+        trusted = min(extend_to, forecast.TRUSTED_HORIZON * m_last)
+        sizes = np.geomspace(m_last, max(extend_to, 2 * m_last), 60)
+        hours = np.array([laws["best"].predict(m)[0] for m in sizes])
+        point, lo, hi = ahead.predict(sizes)
+        near = sizes <= trusted * (1 + 1e-9)
+        ax.fill_between(hours[near], lo[near], hi[near], color="C1", alpha=0.2, lw=0, label="95% band")
+        ax.plot(hours[near], point[near], "--", color="C1", label=f"forecast to {forecast.TRUSTED_HORIZON:g}x the data")
+        ax.plot(hours[~near], point[~near], ":", color="C1", alpha=0.6, label="beyond: not benchmarked")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"training cost of the best model ({cost.unit(timing.dropna(subset=['seconds']))})")
+    ax.set_ylabel(axis_labels(result)[1])
+    _plain_y_ticks(ax)
+    ax.legend(loc="lower left", frameon=False)
+
+
 def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[Path]:
     paths = []
     for fmt in formats:
@@ -232,5 +286,17 @@ def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path
     fig, ax = plt.subplots(figsize=(w, w * 0.8))
     families(ax, all_best, fit_json, max(extend_to, float(best["size"].max()) * 2))
     paths += _save(fig, out, "families", cfg["formats"], cfg["dpi"])
+    plt.close(fig)
+
+    panels = max(len(result["backtest"]["holdouts"]), 1)
+    fig, axes = plt.subplots(1, panels, figsize=(2 * w, w * 0.7), sharey=True, squeeze=False)
+    backtest(axes[0], result)
+    paths += _save(fig, out, "backtest", cfg["formats"], cfg["dpi"])
+    plt.close(fig)
+
+    timing = pd.read_csv(Path(tables_dir) / "timing.csv")
+    fig, ax = plt.subplots(figsize=(w, w * 0.8))
+    cost_curve(ax, best, timing[timing["family"] == primary], result, extend_to)
+    paths += _save(fig, out, "cost", cfg["formats"], cfg["dpi"])
     plt.close(fig)
     return paths

@@ -145,30 +145,40 @@ class Curve:
 def backtest(curve: Curve, names: list[str]) -> dict:
     """Refit each law on the curve minus its last h points (h in HOLDOUTS, while MIN_TRAIN_POINTS
     remain) and score its extrapolation: mean |log predicted - log observed| over the held-out
-    points (0.05 is about 5% off). Persistence predicts the last value it saw."""
+    points (0.05 is about 5% off). Persistence predicts the last value it saw. Each row keeps its
+    predictions (for the backtest figure); `forecast` scores the mean of the floor laws the same
+    way, beside the rows, not among them: it is what predictions use, not a law to choose."""
     n = len(curve.m)
     splits = [h for h in HOLDOUTS if n - h >= MIN_TRAIN_POINTS]
-    table = {name: {} for name in [*names, "persistence"]}
+    predicted = {name: {} for name in [*names, "persistence"]}
     for h in splits:
-        train, future_m, future = curve.prefix(n - h), curve.m[n - h:], curve.eps[n - h:]
-        table["persistence"][h] = float(np.mean(np.abs(np.log(future) - math.log(train.eps[-1]))))
+        train, future_m = curve.prefix(n - h), curve.m[n - h:]
+        predicted["persistence"][h] = np.full(h, math.log(train.eps[-1]))
         for name in names:
-            law = laws.get(name)
             try:
-                fitted = train.fit(law)
+                predicted[name][h] = train.fit(laws.get(name)).log_error(future_m)
             except ScalelabError:  # too few points on this split: not scored
                 continue
-            table[name][h] = float(np.mean(np.abs(fitted.log_error(future_m) - np.log(future))))
-    rows = []
-    for name, errors in table.items():
-        complete = bool(splits) and all(h in errors for h in splits)
-        rows.append({"law": name, "errors": {str(h): errors.get(h) for h in splits},
-                     "mean": float(np.mean(list(errors.values()))) if complete else None})
+    members = [name for name in forecast.ENSEMBLE if name in names]
+    mean_of_members = {h: np.mean([predicted[name][h] for name in members if h in predicted[name]], axis=0)
+                       for h in splits if any(h in predicted[name] for name in members)}
+    rows = [_backtest_row(name, by_cut, curve, splits) for name, by_cut in predicted.items()]
     ranked = sorted((r for r in rows if r["mean"] is not None), key=lambda r: (r["mean"], r["law"]))
     for rank, r in enumerate(ranked, 1):
         r["rank"] = rank
     return {"holdouts": splits, "metric": "mean |log predicted - log observed| on the held-out largest sizes",
-            "rows": rows}
+            "rows": rows, "forecast": _backtest_row("forecast", mean_of_members, curve, splits) if members else None}
+
+
+def _backtest_row(name: str, predicted: dict, curve: Curve, splits: list[int]) -> dict:
+    """One law's backtest: its error on each split (None where it could not be fitted), their mean
+    (None unless every split was scored), and what it predicted there."""
+    n = len(curve.m)
+    errors = {h: float(np.mean(np.abs(p - np.log(curve.eps[n - h:])))) for h, p in predicted.items()}
+    complete = bool(splits) and all(h in errors for h in splits)
+    return {"law": name, "errors": {str(h): errors.get(h) for h in splits},
+            "mean": float(np.mean(list(errors.values()))) if complete else None,
+            "predicted": {str(h): [float(v) for v in np.exp(p)] for h, p in predicted.items()}}
 
 
 def choose_law(bt: dict, requested: str, curve: Curve | None = None, tolerance: float = 0.0) -> tuple[str, str]:

@@ -86,6 +86,9 @@ def fit_curve(sizes, errors, predict=(), params=None, law: str = "auto", best_gu
         in_law = frame["size"] >= result["power_law_start"]
         result.update(fit.without_samples(fit.fit_model_size(frame["size"][in_law], frame["params"][in_law], n_boot, seed)))
     result["predictions"] = [fit.predict_error(result, m) for m in predict]
+    # The points behind the fit, each size's seeds kept: what `scalelab plan` simulates more of.
+    result["points"] = [{"size": float(m), "error": float(e), "seeds": [float(v) for v in rows["error"][rows["size"] == m]]}
+                        for m, e in zip(frame["size"], frame["error"])]
     return fit.without_samples(result)
 
 

@@ -8,7 +8,8 @@ configuration's seeds that the step budget stopped (train stops a run on the bud
 is still improving): above 0, the shard's point measures the budget, not the data.
 
 Writes results/tables/trials.csv (all trials) and results/tables/best.csv (one row per family and
-shard, families in params.yaml's order). Losses are in nats; the *_bits columns give them in bits
+shard, families in params.yaml's order), and results/tables/timing.csv (each trial's wall-clock
+seconds and device, from its run.json: the one table that differs between two runs). Losses are in nats; the *_bits columns give them in bits
 (per character, for a character-level language model).
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import io, study
+from . import cost, io, study
 from .errors import ScalelabError
 
 SPLITS = ("train", "val", "test")
@@ -84,6 +85,19 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
     return trials[TRIAL_COLUMNS + extra_metrics(trials)].reset_index(drop=True)
 
 
+def timings(params: dict, trials_dir: str | Path) -> pd.DataFrame:
+    """What each trial's training took (its run.json): seconds, device, threads; NaN seconds for a
+    trial that left none (it failed before the end)."""
+    rows = []
+    for t in study.all_trials(params):
+        path = Path(trials_dir) / t["dir"] / "run.json"
+        run = io.read_json(path) if path.exists() else {}
+        rows.append({"family": t["family"], "k": t["k"], "size": params["shards"]["base"] ** t["k"], "width": t["width"], "lr": t["lr"],
+                     "seed": t["seed"], "seconds": run.get("seconds", math.nan), "device": run.get("device"),
+                     "device_name": run.get("device_name"), "threads": run.get("threads")})
+    return pd.DataFrame(rows, columns=cost.TIMING_COLUMNS)
+
+
 def at_grid_edge(best: pd.DataFrame, models: dict) -> list[bool]:
     """Pure: whether each best row's width is the widest or the narrowest of its family's grid. Such
     a winner may only be the widest (narrowest) that was tried: the model-size law is censored
@@ -101,4 +115,7 @@ def run(params: dict, trials_dir: str, out_dir: str) -> pd.DataFrame:
         print(f"scalelab select: every trial of {', '.join(f'{f} {s}' for f, s in missing)} failed; left out", file=sys.stderr)
     io.write_csv(Path(out_dir) / "trials.csv", trials)
     io.write_csv(Path(out_dir) / "best.csv", best)
+    # Wall-clock seconds differ between two runs of one study: a table of their own, so trials.csv
+    # and best.csv (and everything fitted on them) stay the same bytes.
+    io.write_csv(Path(out_dir) / "timing.csv", timings(params, trials_dir))
     return best

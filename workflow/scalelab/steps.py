@@ -29,12 +29,15 @@ STEP_CODE = {
                 "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "select": ["select.py", "study.py", "io.py"],
+    "select": ["select.py", "study.py", "cost.py", "io.py"],
     "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
-    "figures": ["figures.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "audit.py", "study.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
+    "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
+    "predict": ["predict.py", "report.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py",
+                "forecast.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
 }
+# The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
+FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families", "backtest", "cost")
 PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 
 # The params.yaml keys each step reads (a section, or section.key). Only these rerun the step. A
@@ -51,7 +54,9 @@ STEP_PARAMS = {
     "audit": ["audit", "train", "fit.metric", "grid.seed", "models"],
     "fit": ["fit"],
     "figures": ["figures", "predict.data_multipliers"],
-    "predict": ["predict", "models"],
+    # predict sizes models by the selection metric, and plans with the fit's regions and seed
+    # (fit.*) and the study's seeds (grid.seed); the dataset names the summary.
+    "predict": ["predict", "models", "select.metric", "grid.seed", "fit", "data.dataset"],
 }
 
 

@@ -1,0 +1,108 @@
+"""What training costs: the seconds every trial measured (its run.json), a power law of cost
+against shard size, and the cost of training at a predicted size. Pure functions on tables.
+
+Two costs per shard:
+- the best configuration's: one training run of the chosen model (the median over its seeds),
+  what the final model at a predicted size costs;
+- the whole shard's: every trial of every family on it, what one more shard of the study costs.
+
+Each is fitted as hours = a * m^b on the largest shards (COST_POINTS of them): small shards are
+dominated by a fixed number of steps and by start-up, which says nothing about large m. The 95%
+interval of a prediction is the regression's prediction interval in log hours (Student t): a
+few timings give wide intervals, as they should.
+
+Seconds are wall-clock, measured on the device the trials ran on: unlike every other number in
+results/, they differ between two runs of the same study, and the cost numbers with them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import ScalelabError
+
+TIMING_COLUMNS = ["family", "k", "size", "width", "lr", "seed", "seconds", "device", "device_name", "threads"]
+COST_POINTS = 4  # the largest shards the cost law is fitted on
+CONFIG = ["family", "k", "width", "lr"]
+
+
+def device_hours(timing: pd.DataFrame) -> pd.Series:
+    """Core-hours on a CPU (seconds x threads), GPU-hours on a GPU: what a cluster bills."""
+    on_cpu = timing["device"].astype(str).str.startswith("cpu")
+    return timing["seconds"] / 3600.0 * np.where(on_cpu, timing["threads"].fillna(1), 1)
+
+
+def unit(timing: pd.DataFrame) -> str:
+    """The unit of device_hours, naming the devices the trials were measured on."""
+    kinds = sorted({("core-hours" if str(d).startswith("cpu") else "GPU-hours", str(n))
+                    for d, n in zip(timing["device"], timing["device_name"])})
+    if len({k for k, _ in kinds}) > 1:
+        return "device-hours (mixed: " + ", ".join(f"{k} on {n}" for k, n in kinds) + ")"
+    return f"{kinds[0][0]} ({', '.join(n for _, n in kinds)})" if kinds else "hours"
+
+
+def per_shard(timing: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
+    """size, best (hours of one run of the shard's best configuration of best's family, median over
+    seeds) and shard (hours of every trial on the shard, every family), largest shard last."""
+    timed = timing.assign(hours=device_hours(timing)).dropna(subset=["hours"])
+    runs = timed.groupby(CONFIG)["hours"].median()
+    keys = [tuple(row[c] for c in CONFIG) for _, row in best.iterrows()]
+    best_hours = [float(runs.get(key, math.nan)) for key in keys]
+    whole = timed.groupby("size")["hours"].sum()
+    sizes = best["size"].to_numpy(int)
+    return pd.DataFrame({"size": sizes, "best": best_hours,
+                         "shard": [float(whole.get(s, math.nan)) for s in sizes]}).sort_values("size").reset_index(drop=True)
+
+
+class CostLaw:
+    """hours = a * m^b, fitted by least squares in log-log on the largest shards."""
+
+    def __init__(self, sizes, hours):
+        sizes, hours = np.asarray(sizes, float), np.asarray(hours, float)
+        ok = np.isfinite(hours) & (hours > 0)
+        sizes, hours = sizes[ok][-COST_POINTS:], hours[ok][-COST_POINTS:]
+        x, y = np.log(sizes), np.log(hours)
+        if len(x) < 3 or np.ptp(x) == 0:
+            raise ScalelabError(f"{len(x)} timed shards are too few for a cost law; 3 are needed")
+        self.n, self.x_mean, self.sxx = len(x), float(np.mean(x)), float(np.sum((x - np.mean(x)) ** 2))
+        self.b, self.log_a = (float(v) for v in np.polyfit(x, y, 1))
+        self.scale = float(np.sqrt(np.sum((y - self.log_a - self.b * x) ** 2) / (self.n - 2)))
+        self.t = float(stats.t.ppf(0.975, self.n - 2))
+        self.sizes = [float(v) for v in sizes]
+
+    def predict(self, m: float) -> tuple[float, float, float]:
+        """(point, low, high) hours of a run at size m, with its 95% prediction interval."""
+        x = math.log(m)
+        point = self.log_a + self.b * x
+        half = self.t * self.scale * math.sqrt(1 + 1 / self.n + (x - self.x_mean) ** 2 / self.sxx)
+        return math.exp(point), math.exp(point - half), math.exp(point + half)
+
+    def to_dict(self) -> dict:
+        half = self.t * self.scale / math.sqrt(self.sxx)
+        return {"exponent": self.b, "exponent_ci": [self.b - half, self.b + half], "log_a": self.log_a,
+                "fitted_on": self.sizes}
+
+
+def cost_laws(shards: pd.DataFrame) -> dict:
+    """The best run's and the whole shard's cost law (None where too few shards were timed)."""
+    laws = {}
+    for what in ("best", "shard"):
+        try:
+            laws[what] = CostLaw(shards["size"], shards[what])
+        except ScalelabError:
+            laws[what] = None
+    return laws
+
+
+def money(hours: float | None, new_examples: float, prices: dict) -> float | None:
+    """What a run costs in the reader's currency: compute at cost_per_hour plus the examples still
+    to collect at cost_per_example; None when no price is set."""
+    per_hour, per_example = prices.get("cost_per_hour"), prices.get("cost_per_example")
+    if (per_hour is None and per_example is None) or (per_hour is not None and hours is None):
+        return None
+    total = (per_hour or 0.0) * (hours or 0.0) + (per_example or 0.0) * max(new_examples, 0.0)
+    return float(total)

@@ -1,0 +1,339 @@
+"""The answer page: results/summary.md from what predict computed. Pure: data in, Markdown out.
+
+Sections, in the order a reader with a budget asks: what more data buys (and its cost), which
+model to train, what to run next; then the evidence: the families compared, the learning curve,
+its backtest on this very curve, the convergence audit, the predictions, and the best models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from . import audit, fit, forecast, plan
+from .sizing import MAX_WIDTH
+
+def _fmt(v, digits=3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isnan(v):
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "never"
+    if isinstance(v, float) and (abs(v) >= 1e5 or (abs(v) < 1e-3 and v != 0)):
+        return f"{v:.{digits}g}"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}" if abs(v) < 10 else f"{v:,.0f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def _ci(pair) -> str:
+    if pair is None:
+        return "-"
+    return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def _size_law_note(result: dict, family: str) -> list[str]:
+    edge = result.get("grid_edge_sizes") or []
+    measured = result.get("size_law_sizes") or []
+    if not edge:
+        return [f"The model-size law is fitted on the best models of m = {', '.join(f'{m:,}' for m in measured)}.", ""]
+    text = (f"**Censored shards:** the best model is at an edge of the width grid (the widest or the narrowest "
+            f"tried) at m = {', '.join(f'{m:,}' for m in edge)}; one beyond that edge may be better there, so those "
+            "shards are left out of the model-size law")
+    if result["beta_p"] is None:
+        text += f", which leaves too few to fit it. Add widths beyond the edge to models.{family}.width to measure it."
+    else:
+        text += f" (fitted on m = {', '.join(f'{m:,}' for m in measured)})."
+    return [text, ""]
+
+
+def backtest_markdown(result: dict) -> list[str]:
+    """The backtest table: each law refitted without the largest shards, scored on predicting them."""
+    bt = result["backtest"]
+    if not bt["holdouts"]:
+        return ["Too few shards to backtest: no law's extrapolation could be checked.", ""]
+    if result["law"] == "flat":
+        return [f"No law was backtested: {result['law_reason']}.", ""]
+    head = "| law | " + " | ".join(f"last {h} held out" for h in bt["holdouts"]) + " | mean | rank |"
+    lines = [head, "|---" * (len(bt["holdouts"]) + 3) + "|"]
+    for r in sorted(bt["rows"], key=lambda r: (r.get("rank", 99), r["law"])):
+        cells = [_pct(r["errors"][str(h)]) for h in bt["holdouts"]]
+        name = f"**{r['law']}**" if r["law"] == result["law"] else r["law"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(r['mean'])} | {r.get('rank', '-')} |")
+    ahead = bt.get("forecast")
+    if ahead:  # the mean of the floor laws, which every prediction uses: scored beside the laws, not ranked
+        cells = [_pct(ahead["errors"][str(h)]) for h in bt["holdouts"]]
+        lines.append("| *forecast (the laws' mean; predictions use it)* | " + " | ".join(cells) + f" | {_pct(ahead['mean'])} | - |")
+    persistence = next(r["mean"] for r in bt["rows"] if r["law"] == "persistence")
+    chosen = next(r["mean"] for r in bt["rows"] if r["law"] == result["law"])
+    best = min((r for r in bt["rows"] if r["mean"] is not None and r["law"] != "persistence"), key=lambda r: r["mean"])
+    sentence = (f"Errors are mean |log predicted - log observed| on the held-out largest shards (0.05 is about 5% off). "
+                f"{best['law']} extrapolates best here ({_pct(best['mean'])})")
+    if persistence is not None and best["mean"] is not None:
+        sentence += (f", {persistence / best['mean']:.1f}x better than persistence ({_pct(persistence)})" if best["mean"] < persistence
+                     else f", and persistence ({_pct(persistence)}) does as well or better: do not trust an extrapolation here")
+    sentence += f". Reported law: **{result['law']}** ({result['law_reason']})."
+    if chosen is None:
+        sentence += " It could not be backtested on every split."
+    return [*lines, "", sentence, ""]
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def comparison_markdown(whole: dict, figures_rel: str, fmt: str) -> list[str]:
+    """The families side by side, and the shared-exponent test: does one beta_g fit them all?"""
+    lines = ["## Families compared", "", f"![every family]({figures_rel}/families.{fmt})", "",
+             "| family | local slope at its largest shard | law | beta_g | 95% interval | gamma | backtest error | persistence |",
+             "|---|---|---|---|---|---|---|---|"]
+    for family, r in whole["families"].items():
+        scores = {row["law"]: row["mean"] for row in r["backtest"]["rows"]}
+        slope = r["local_slope"]
+        lines.append(f"| {family} | {slope['slope']:.3f} {_ci(slope['slope_ci'])} | {r['law']} | {_fmt(r['beta_g'])} | "
+                     f"{_ci(r['beta_g_ci'])} | {_fmt(r['gamma'])} | {_pct(scores.get(r['law']))} | {_pct(scores.get('persistence'))} |")
+    c = whole["comparison"]
+    text = c.get("verdict_text", "")
+    lines += ["", f"**Verdict: {c['verdict']}.** {text[:1].upper() + text[1:]}."]
+    if "p_value" in c:
+        betas = ", ".join(f"{f} {b:.3f} (se {c['beta_g_se'][f]:.3f})" for f, b in c["beta_g"].items())
+        stability = "not checked" if c["stability"] is None else f"{c['stability']:.0%} of {c['jitter']['n']} repeats jittered by the seed spread ({c['jitter']['seed_sd']:.3f} in log error) give the same verdict"
+        lines += ["", f"Test: one exponent shared by every family (each its own alpha and gamma; {c['law']} law on each power-law "
+                  f"region, every seed a point) against one exponent each: F = {c['f']:.2f} on {c['df'][0]} and {c['df'][1]} "
+                  f"degrees of freedom, p = {c['p_value']:.3g}; AIC {c['aic_shared']:.1f} shared vs {c['aic_separate']:.1f} separate. "
+                  f"Shared beta_g = {c['shared_beta_g']:.3f}; separately {betas}. Stability: {stability}."]
+    return [*lines, ""]
+
+
+def summary_row_for_target(r: dict) -> str:
+    """One row of the data-for-a-target table; a model larger than any trained says it is an
+    extrapolation, a target the shards already reach says so instead of predicting it."""
+    width = _fmt(r["width"]) if r["params"] is None or r["width"] is not None else f"> {MAX_WIDTH:,}"
+    beyond = " (beyond the grid: an extrapolation)" if r.get("beyond_grid") else ""
+    source = f" ({r['size_from']})" if r.get("size_from") else ""
+    params = f"{_fmt(r['params'])}" + (f" {_ci(r['params_ci'])}" if r.get("params_ci") else "")
+    if r.get("reached"):
+        return (f"| {r['error']:g} | reached: measured at {_fmt(r['reached_at'])} | - | "
+                f"{_fmt(r['reached_at'] / (r['size'] / r['multiplier']) if r['size'] else None)} | {params}{source} | {width} |")
+    return (f"| {r['error']:g} | {_fmt(r['size'])}{_untrusted(r)} | {_ci(r['size_ci'])} | {_fmt(r['multiplier'])} | "
+            f"{params}{source}{beyond} | {width} |")
+
+
+def _untrusted(r: dict) -> str:
+    return f" (beyond {forecast.TRUSTED_HORIZON:g}x: not benchmarked)" if r.get("beyond_trusted") else ""
+
+
+def exponent_text(result: dict) -> str:
+    """The Hestness exponent, or a plain statement that the data cannot pin it down: an interval
+    spanning more than fit.EXPONENT_FACTOR carries no headline."""
+    if result["law"] == "flat":
+        return f"none: the curve does not fall (slope {_fmt(result['beta_g'])} {_ci(result['beta_g_ci'])})"
+    text = f"beta_g = {_fmt(result['beta_g'])} {_ci(result['beta_g_ci'])} ({result['law']} law)"
+    return text if fit.exponent_carried(result) else text + (f": its interval spans more than a factor {fit.EXPONENT_FACTOR:g}, so these shards do not pin it down")
+
+
+def answer_markdown(result: dict, family: str) -> list[str]:
+    """The headline: what one more doubling of data buys, then the Hestness exponent beside it."""
+    slope = result["local_slope"]
+    ahead = result["forecast"]
+    lines = ["## What more data buys", ""]
+    if result.get("warning"):
+        lines += [f"**Warning:** {result['warning']}.", ""]
+    if result["shape"]["shape"] != "falling":
+        lines += [f"**More data buys nothing measurable here** ({result['law_reason']}). The forecast is the curve's "
+                  f"level, {_fmt(math.exp(ahead['level']))}, with the interval below.", ""]
+    lines += [
+        f"**One more doubling of data** ({family}, m = {_fmt(slope['size'])} to {_fmt(2 * slope['size'])}): error x "
+        f"{slope['doubling_ratio']:.3f} {_ci(slope['doubling_ratio_ci'])}, a local slope of {slope['slope']:.3f} "
+        f"{_ci(slope['slope_ci'])} (d log error / d log m at the largest shard).",
+        "",
+        f"Power-law region, for comparison with Hestness et al.: {exponent_text(result)}.",
+        "",
+        f"How the forecast is made: the mean in log error of {', '.join(ahead['laws']) or 'the level'}; its 95% interval "
+        f"grows with the horizon as fast as this curve's own backtest missed its held-out shards ({ahead['rate']:.3f} in log "
+        f"error per e-fold of data), over a point noise of {ahead['noise']:.3f}. On real learning curves (LCDB) this covered "
+        f"the measured error as often as it claims out to {forecast.TRUSTED_HORIZON:g}x the largest shard "
+        "(bench/README.md); past that it is not benchmarked.",
+        "",
+    ]
+    return lines
+
+
+def _hours(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.3g}"
+
+
+def cost_markdown(pred: dict, costs: dict) -> list[str]:
+    """What the study cost, how cost grows with m, and what each prediction would cost to train."""
+    unit = costs["unit"]
+    priced = costs["study_money"] is not None
+    lines = ["## What it costs", "",
+             f"The study so far: {_hours(costs['study_hours'])} {unit} over {costs['trials_timed']} trials"
+             + (f" ({costs['study_money']:,.2f} at your prices)" if costs["study_money"] is not None else "") + "."]
+    laws = costs["laws"]
+    if laws["best"] is None:
+        return [*lines, "", "Too few shards were timed to fit a cost law (3 are needed).", ""]
+    b, s = laws["best"], laws["shard"]
+    lines += ["", f"Training the best model costs ~ m^{b['exponent']:.2f} {_ci(b['exponent_ci'])}"
+              + (f", a whole shard's trials ~ m^{s['exponent']:.2f} {_ci(s['exponent_ci'])}" if s else "")
+              + f" (fitted on the timings of m = {', '.join(f'{m:,.0f}' for m in b['fitted_on'])}: wall-clock, so these "
+              "numbers, unlike the rest of this page, change a little from run to run).", "",
+              f"| prediction | m | train the best model ({unit}) | 95% interval | a shard's trials |"
+              + (" money (your prices) |" if priced else ""),
+              "|---|---|---|---|---|" + ("---|" if priced else "")]
+    rows = [(f"{r['multiplier']:g}x the data", r) for r in costs["at_more_data"]]
+    rows += [(f"reach {pred['metric']} {r['error']:g}", r) for r in costs["for_target_error"] if r["train_hours"] is not None]
+    for label, r in rows:
+        money = (" - |" if r["money"] is None else f" {r['money']:,.2f} |") if priced else ""
+        lines.append(f"| {label} | {_fmt(r['size'])} | {_hours(r['train_hours'])} | "
+                     f"[{_hours(r['train_hours_ci'][0])}, {_hours(r['train_hours_ci'][1])}] | {_hours(r['shard_hours'])} |{money}")
+    return [*lines, ""]
+
+
+def size_markdown(pred: dict, family: str, result: dict) -> list[str]:
+    """Which model to train: the paper's size law where measured, else the smallest size within
+    the seed noise of the best and how it moves with m."""
+    sizes = pred["model_size"]
+    trend = sizes["trend"]
+    lines = ["## Which model to train", ""]
+    if sizes["law_measured"]:
+        lines += [f"The paper's size law is measured: s(m) = {_fmt(result['alpha_p'])} * m^{_fmt(result['beta_p'])} "
+                  f"{_ci(result['beta_p_ci'])}; the targets below use it.", ""]
+    if sizes["censored"]:
+        lines += [f"**The size law is censored:** {sizes['censored']}.", ""]
+    if trend["kind"] == "flat":
+        slope = f" (slope {trend['exponent']:.2f} {_ci(trend['exponent_ci'])})" if trend["exponent_ci"] else ""
+        lines += [f"**Size does not limit the error here as far as the seeds tell:** the smallest width within the seed noise "
+                  f"of the best does not move with m{slope}. Train width {trend['width']} ({trend['params']:,} parameters) "
+                  "at the predicted data." + ("" if sizes["law_measured"] else " The targets below use it."), ""]
+    else:
+        lines += [f"The smallest size within the seed noise of the best grows as m^{trend['exponent']:.2f} "
+                  f"{_ci(trend['exponent_ci'])} over m = {', '.join(f'{m:,}' for m in trend['sizes'])}"
+                  + ("" if sizes["law_measured"] else "; the targets below extrapolate it.") + "", ""]
+    noise = ("within the seed noise: a median " + f"{pred.get('select_metric', 'selection metric')} no more than "
+             f"{sizes['noise_sigmas']:g} standard errors (of a difference of two medians) above the best's")
+    lines += [f"| m | best width (params) | smallest {noise} | grid edge |", "|---|---|---|---|"]
+    for r in sizes["per_shard"]:
+        lines.append(f"| {r['size']:,} | {r['best_width']} ({r['best_params']:,}) | {r['smallest_width']} ({r['smallest_params']:,})"
+                     f"{'' if r['noise'] is not None else ' (one seed: no noise to compare)'} | {r['edge'] or '-'} |")
+    return [*lines, ""]
+
+
+def plan_markdown(costs: dict, metric: str) -> list[str]:
+    """The next experiment: candidate steps ranked by how much they narrow the headline interval per unit of cost."""
+    p = costs["plan"]
+    head = p["headline"]
+    unit = p["unit"]
+    lines = ["## What to run next", "",
+             f"The headline prediction, {metric} at {head['multiplier']:g}x the largest shard (m = {_fmt(head['size'])}), has a "
+             f"95% interval spanning a factor {head['width_factor']:.2f} (high / low). Each step below was simulated "
+             f"{p['worlds']} times: outcomes drawn from the current forecast (its extrapolation spread, and "
+             f"{p['seed_sd']:.3f} per seed in log error), the forecast rebuilt on each. Ranked by narrowing per {unit}.", "",
+             f"| rank | step | what it runs | cost ({unit}) | interval after (factor) | narrowing per {unit} |", "|---|---|---|---|---|---|"]
+    for r in p["rows"]:
+        per = "-" if r["per_cost"] is None else f"{r['per_cost']:.3g}"
+        lines.append(f"| {r['rank']} | {r['step']} | {r['what']} | {_hours(r['cost'])} | {r['width_factor']:.2f} | {per} |")
+    if p["rows"]:
+        top = p["rows"][0]
+        lines += ["", f"**Next: {top['step']}** ({top['what']}): the interval would span a factor {top['width_factor']:.2f} "
+                  f"instead of {head['width_factor']:.2f}, for {_hours(top['cost'])} {unit}."]
+    return [*lines, ""]
+
+
+def summary_markdown(params: dict, result: dict, pred: dict, costs: dict, best: pd.DataFrame, figures_rel: str,
+                     fmt: str, whole: dict) -> str:
+    metric = result["metric"]
+    family = whole["family"]
+    lines = [
+        f"# scalelab study: {params['data']['dataset']} with {', '.join(whole['families'])}",
+        "",
+        f"![learning curve]({figures_rel}/learning_curve.{fmt})",
+        "",
+        *answer_markdown(result, family),
+        *cost_markdown(pred, costs),
+        f"![error against training cost]({figures_rel}/cost.{fmt})",
+        "",
+        *size_markdown(pred, family, result),
+        *plan_markdown(costs, metric),
+        *comparison_markdown(whole, figures_rel, fmt),
+        f"## Learning curve of {family}",
+        "",
+        f"Sizes m count {result['unit']}. The sections below are for {family}, the first family in params.yaml.",
+        "",
+        f"Law: **{result['law']}**, {result['law_formula']}; fitted on {result['n_points']} shards from m = {int(result['fit_start'])}. "
+        f"Its large-m power law {metric}(m) ~ alpha * m^beta_g + gamma is below. The small-data region "
+        f"(error near guessing) ends at m = {int(result['power_law_start'])}"
+        f"{' (shards ' + ', '.join(str(int(s)) for s in result['small_data_sizes']) + ')' if result['small_data_sizes'] else ''}.",
+        "",
+        "### Backtest: which law predicts shards it has not seen?",
+        "",
+        f"![backtest]({figures_rel}/backtest.{fmt})",
+        "",
+        *backtest_markdown(result),
+        "| parameter | value | 95% interval |",
+        "|---|---|---|",
+        f"| beta_g | {_fmt(result['beta_g'])} | {_ci(result['beta_g_ci'])} |",
+        f"| alpha | {_fmt(result['alpha'])} | {_ci(result['alpha_ci'])} |",
+        f"| gamma | {_fmt(result['gamma'])} | {_ci(result['gamma_ci'])} |",
+        f"| beta_p (model size) | {_fmt(result['beta_p'])} | {_ci(result['beta_p_ci'])} |",
+        "",
+        *_size_law_note(result, family),
+        f"Intervals: {result['bootstrap']['method']} bootstrap ({result['bootstrap']['n']} refits"
+        + ("; " + ", ".join(f"{law} {n}" for law, n in sorted(result["bootstrap"]["laws"].items(), key=lambda kv: -kv[1]) if n)
+           + ": the laws share them by backtest weight, so the intervals carry the doubt about which law is right"
+           if result["bootstrap"].get("laws") else "")
+        + "), noise from the spread over "
+        f"seeds" + (f" ({result['noise']['seed_sd']:.3f} per seed in log error)" if result["noise"]["seed_sd"] else " (one seed: from the residuals)")
+        + (f", inflated {result['bootstrap']['lack_of_fit']:.2f}x where {result['law']} misses the points by more than it" if (result["bootstrap"]["lack_of_fit"] or 1) > 1 else "")
+        + ".",
+        "",
+        "## Convergence audit",
+        "",
+        *(audit.markdown(whole["convergence"]) if whole.get("convergence") else ["Not run."]),
+        "",
+        "## Predictions",
+        "",
+        f"| data | m | predicted {metric} | 95% interval |",
+        "|---|---|---|---|",
+    ]
+    for r in pred["at_more_data"]:
+        lines.append(f"| {r['multiplier']:g}x largest shard{_untrusted(r)} | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+    for other, rows in pred.get("families", {}).items():
+        for r in rows:
+            lines.append(f"| {other}: {r['multiplier']:g}x{_untrusted(r)} | {_fmt(r['size'])} | {_fmt(r['error'])} | {_ci(r['error_ci'])} |")
+    chosen = (f"Targets chosen from the curve: {' and '.join(f'{f:g}' for f in pred['auto_fractions'])} of the largest "
+              f"shard's {metric} (set predict.target_errors to ask for others)." if pred.get("targets_chosen") else "")
+    lines += ["", *([chosen, ""] if chosen else []),
+              f"| target {metric} | data needed m | 95% interval | x largest shard | model params | width |", "|---|---|---|---|---|---|"]
+    lines += [summary_row_for_target(r) for r in pred["for_target_error"]]
+    cols = ["family", "size", "width", "lr", "params", "n_seeds", "val_loss", "val_error", "test_loss", "test_error", "test_bits"]
+    cols += [c for c in best.columns if c.startswith("test_") and c not in cols]  # a family's own, e.g. test_bleu
+    lines += [
+        "",
+        "## Best model per family and shard",
+        "",
+        f"Chosen by the lowest median over seeds of {params['select']['metric']}; values are medians over seeds.",
+        "",
+        _table(best[cols]),
+        "",
+        "## Figures",
+        "",
+        f"![model size]({figures_rel}/model_size.{fmt})",
+        "",
+        f"![validation loss against parameters]({figures_rel}/val_loss_vs_params.{fmt})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
