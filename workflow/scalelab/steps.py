@@ -39,7 +39,7 @@ STEP_CODE = {
                 "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "select": ["select.py", "study.py", "io.py"],
+    "select": ["select.py", "audit.py", "study.py", "io.py"],  # audit.bits: the *_bits columns
     "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
