@@ -2,10 +2,11 @@
 which the Snakemake rules use, and its matrix must name trials exactly as the steps do."""
 
 import re
+import shlex
 
 import pytest
 import yaml
-from conftest import ROOT, dvc, git_project, tiny_params
+from conftest import ROOT, copy_project, dvc, git_project, snakemake, tiny_params
 
 from scalelab import study as study_names
 from scalelab.steps import STEP_CODE, STEP_PARAMS, code_files
@@ -37,9 +38,50 @@ def test_stage_params_are_steps_py(step):
     assert params == set(STEP_PARAMS[step]) | DVC_ONLY_PARAMS.get(step, set()), f"dvc.yaml stage {step}: params drifted from steps.py"
 
 
+# Arguments one engine passes and the other leaves to the CLI's default: Snakemake gives the audit
+# its thread count; DVC runs one stage at a time, so the audit takes one process per core.
+SNAKEMAKE_ONLY_ARGS = {"audit": {"--jobs"}}
+
+
+def arguments(cmd: str) -> dict[str, str | None]:
+    """{option: value} of a `scalelab STEP ...` command (None for a flag), with the step as 'step'."""
+    words = shlex.split(cmd.split(" 2>")[0])
+    assert words[0] == "scalelab", cmd
+    args = {"step": words[1]}
+    for i, word in enumerate(words[2:], 2):
+        if word.startswith("--"):
+            value = words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("--") else None
+            args[word] = value
+    return args
+
+
+@pytest.fixture(scope="module")
+def snakemake_commands(tmp_path_factory):
+    """{step: (wildcards, command)} of one job per rule, from Snakemake's dry run of the tiny study."""
+    out = snakemake(copy_project(tmp_path_factory.mktemp("commands")), "--dry-run", "--printshellcmds").stdout
+    commands, rule, wildcards = {}, None, {}
+    for line in out.splitlines():
+        if match := re.match(r"\s*rule (\w+):$", line):
+            rule, wildcards = match.group(1), {}
+        elif match := re.match(r"\s*wildcards: (.*)$", line):
+            wildcards = dict(pair.split("=", 1) for pair in match.group(1).split(", "))
+        elif line.startswith("Shell command: "):
+            commands[rule] = (wildcards, line.removeprefix("Shell command: "))
+    return commands
+
+
 @pytest.mark.parametrize("step", list(STEP_CODE))
-def test_stage_runs_the_step(step):
-    assert re.match(rf"scalelab {step}\b", stage(step)["cmd"])
+def test_stage_runs_the_step(step, snakemake_commands):
+    """DVC's stage and Snakemake's job run the same command, argument for argument."""
+    wildcards, command = snakemake_commands[step]
+    cmd = stage(step)["cmd"].replace("${item}", wildcards.get("k", ""))
+    for name, value in wildcards.items():
+        cmd = cmd.replace(f"${{item.{name}}}", value)
+    by_snakemake, by_dvc = arguments(command), arguments(cmd)
+    assert by_snakemake["step"] == by_dvc["step"] == step
+    only = SNAKEMAKE_ONLY_ARGS.get(step, set())
+    assert only <= set(by_snakemake), f"{step}: SNAKEMAKE_ONLY_ARGS names an argument the rule no longer passes"
+    assert {k: v for k, v in by_snakemake.items() if k not in only} == by_dvc, f"{step}: the rule's and the stage's commands differ"
 
 
 def test_matrix_renders_one_stage_per_shard_and_family_holding_its_trials(tmp_path):

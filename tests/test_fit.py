@@ -83,7 +83,13 @@ def test_backtest_skips_splits_that_leave_too_few_points():
 def test_auto_names_its_law_and_why():
     _, seeds = draw("plateau", seed=5)
     r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), fit.seed_noise(list(seeds))["sigma"], best_guess=E0, n_boot=50)
-    assert r["law"] in laws.LAWS and "backtest error" in r["law_reason"] and "persistence" in r["law_reason"]
+    # A plateau-shaped truth: the broken law backtests best, but the plateau law ties with it within
+    # the noise, and of tied laws the three-region law is reported; the reason quotes its own score.
+    scores = {row["law"]: row["mean"] for row in r["backtest"]["rows"]}
+    assert min(scores, key=scores.get) == "broken"
+    assert r["law"] == "plateau"
+    assert f"backtest error {scores['plateau']:.4f}" in r["law_reason"] and "the three-region law" in r["law_reason"]
+    assert f"beats persistence ({scores['persistence']:.4f})" in r["law_reason"]
     named = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), law="m4", best_guess=E0, n_boot=20)
     assert named["law"] == "m4" and "fit.law: m4" in named["law_reason"]
 
@@ -228,7 +234,13 @@ def test_fit_curve_cli(tmp_path):
     for key in ("law", "law_reason", "beta_g", "beta_g_ci", "alpha", "gamma", "backtest", "predictions"):
         assert key in result
     assert result["noise"]["seed_sd"] > 0  # two rows per size: their spread is the noise
+    # The truth's law and exponent (-0.7, truth_of) come back, and the predictions fall on from the largest size.
+    assert result["law"] == "plateau"
+    assert result["beta_g"] == pytest.approx(-0.7, abs=0.1) and result["beta_g_ci"][0] < -0.7 < result["beta_g_ci"][1]
     assert [p["size"] for p in result["predictions"]] == [1e6, 1e7]
+    at_1e6, at_1e7 = (p["error"] for p in result["predictions"])
+    assert at_1e7 < at_1e6 < np.median(seeds[-1])
+    assert all(p["error_ci"][0] < p["error"] < p["error_ci"][1] for p in result["predictions"])
     table = cli("backtest", str(csv), "--best-guess", "0.9")
     assert table.returncode == 0, table.stderr
     assert "persistence" in table.stdout and "auto chooses" in table.stdout

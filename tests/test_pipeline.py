@@ -1,11 +1,14 @@
 """The real Snakemake runs the tiny study end to end and reruns exactly what a change affects."""
 
+import base64
 import contextlib
 import json
 
 import pytest
 import yaml
 from conftest import copy_project, scheduled_jobs, snakemake, tiny_params
+
+from scalelab.exponents import P_VALUE, STABLE
 
 pytestmark = pytest.mark.slow
 
@@ -68,14 +71,19 @@ def test_every_output_is_made(study):
     # Two families, each with its own fit; the first listed is the primary one at the top level.
     assert fit["family"] == "cnn1d" and list(fit["families"]) == ["cnn1d", "mlp"]
     assert fit["families"]["cnn1d"]["beta_g"] == fit["beta_g"] != fit["families"]["mlp"]["beta_g"]
-    assert set(fit["comparison"]["families"]) == {"cnn1d", "mlp"}
-    assert fit["comparison"]["verdict"] in ("same", "different", "undecided")
+    comparison = fit["comparison"]
+    assert set(comparison["families"]) == {"cnn1d", "mlp"}
+    # The verdict is the one its own numbers give (exponents.py), and the summary states it.
+    measured = ("different" if comparison["p_value"] < P_VALUE else
+                "same" if comparison["largest_difference_95"] < comparison["margin"] * abs(comparison["shared_beta_g"]) else "undecided")
+    assert comparison["measured_verdict"] == measured
+    assert comparison["verdict"] == (measured if comparison["stability"] is None or comparison["stability"] >= STABLE else "undecided")
     assert fit["law"] in ("power", "hestness", "m3", "m4", "broken", "plateau") and fit["backtest"]["rows"]
     best = (study / "results/tables/best.csv").read_text().splitlines()
     assert len(best) == 1 + 2 * 5  # one row per family and shard
     summary = (study / "results/summary.md").read_text()
     assert "beta_g" in summary and "figures/learning_curve.png" in summary
-    assert "## Families compared" in summary and "| mlp |" in summary and "**Verdict: " in summary
+    assert "## Families compared" in summary and "| mlp |" in summary and f"**Verdict: {comparison['verdict']}.**" in summary
     assert "### Backtest" in summary and "| persistence |" in summary
     log = (study / "logs/train/k10/cnn1d.log").read_text()  # one job per family and shard: a batch
     assert log.count("train k10 (m=1024) cnn1d ") == 4  # its trials, one after another
@@ -171,6 +179,6 @@ def test_changed_fit_key_really_reruns_and_updates(study):
 def test_html_report_embeds_figures_and_tables(study):
     snakemake(study, "--report", "report.html")
     html = (study / "report.html").read_text(errors="replace")
-    assert len(html) > 100_000  # self-contained: images and tables are inlined
-    for name in ("learning_curve.png", "best.csv", "summary.md"):
-        assert name in html
+    # Self-contained: each file's bytes are inlined (base64), not merely its name linked.
+    for rel in ("results/figures/learning_curve.png", "results/tables/best.csv", "results/summary.md"):
+        assert base64.b64encode((study / rel).read_bytes()).decode() in html, f"{rel} is not embedded"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from scalelab import prepare, shard
+from scalelab import pool, prepare, shard
 
 
 def test_shards_are_nested_prefixes():
@@ -23,18 +23,21 @@ def test_seed_changes_the_permutation():
     assert not np.array_equal(shard.shard_indices(1024, 64, seed=0), shard.shard_indices(1024, 64, seed=1))
 
 
-def test_pool_validation_and_test_are_disjoint(params):
-    arrays, info = prepare.make_splits(params["data"])
+def test_pool_validation_and_test_are_disjoint(params, tmp_path):
+    info = prepare.run(params, tmp_path / "pool", tmp_path / "pool.json")
     assert info["sizes"] == {"pool": 2048, "val": 512, "test": 512}
+    arrays = pool.load_verified(tmp_path / "pool", info, tmp_path / "pool.json")
     # MNIST-1D signals are continuous random draws: equal rows would mean shared examples.
     rows = {split: {arrays[f"{split}_x"][i].tobytes() for i in range(len(arrays[f"{split}_x"]))} for split in prepare.SPLITS}
     assert len(rows["pool"]) == 2048
     assert not rows["pool"] & rows["val"]
     assert not rows["pool"] & rows["test"]
     assert not rows["val"] & rows["test"]
-    # Every shard indexes the pool, so it inherits the disjointness.
-    largest = shard.shard_indices(len(arrays["pool_y"]), 2048, seed=0)
-    assert largest.max() < len(arrays["pool_y"])
+    # The largest shard as the shard step writes it and train reads it: the whole pool, and none of
+    # validation or test.
+    shard.run(params, tmp_path / "pool.json", 11, tmp_path / "k11.npy")
+    trained = {x.tobytes() for x in arrays["pool_x"][np.load(tmp_path / "k11.npy")]}
+    assert trained == rows["pool"] and not trained & (rows["val"] | rows["test"])
 
 
 def test_prepare_is_deterministic_and_checksummed(params):

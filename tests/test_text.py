@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -185,6 +186,11 @@ def test_a_tiny_character_lm_study_end_to_end(tmp_path, corpus):
     best = (study / "results/tables/best.csv").read_text()
     assert "test_bits" in best.splitlines()[0]
     assert "Sizes m count characters" in (study / "results/summary.md").read_text()
+    # More characters, fewer bits per character: each family's curve falls, and so does its fit.
+    for family, rows in pd.read_csv(study / "results/tables/best.csv").groupby("family"):
+        bits = rows.sort_values("size")["test_bits"].to_numpy()
+        assert bits[-1] < bits[0], f"{family}: {bits}"
+        assert fit["families"][family]["beta_g"] < 0
 
 
 @pytest.mark.parametrize("dataset, hint", [("text_words", "use one of context, files, min_count, vocab_size"),

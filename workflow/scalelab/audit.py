@@ -58,11 +58,16 @@ def targets(best: list[dict], n_shards: int) -> list[dict]:
     return rows
 
 
+def bits(nats):
+    """A loss (a number or a column) in bits: what every *_bits metric is, here and in select's tables."""
+    return nats / math.log(2)
+
+
 def metric_value(metrics: dict, name: str) -> float | None:
     """A trial's value of fit.metric; *_bits are the losses in bits."""
     if name.endswith("_bits"):
         loss = metrics.get(name[:-len("_bits")] + "_loss")
-        return None if loss is None else loss / math.log(2)
+        return None if loss is None else bits(loss)
     return metrics.get(name)
 
 

@@ -12,6 +12,7 @@ import errno
 import sys
 
 from .errors import ScalelabError
+from .laws import LAWS
 
 
 def _floats(text: str) -> list[float]:
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "measured with 100; the pipeline's fit.bootstrap is 400)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--min-points", type=int, default=3)
-    s.add_argument("--law", default="auto", choices=["auto", "power", "hestness", "m3", "m4", "broken", "plateau"],
+    s.add_argument("--law", default="auto", choices=["auto", *LAWS],
                    help="the law to report (default auto: the best backtest)")
 
     s = sub.add_parser("backtest", help="print how well each law predicts the largest sizes of a curve (CSV with size,error)")

@@ -43,6 +43,10 @@ HOLDOUTS = (1, 2, 3)  # backtest: predict the last 1, 2, 3 points from the rest
 MIN_TRAIN_POINTS = 4  # a backtest split keeps at least this many points to fit on
 NOISE_PRIOR_DOF = 4.0  # seed variances are shrunk towards the pooled one with this weight
 NOISE_FLOOR = 0.003  # log-error noise never below 0.3%: two seeds that agree prove little
+# The small-data region (power_law_start): params.yaml's fit.small_data_tolerance and
+# fit.small_data_slope, and fit-curve's, which has no options for them.
+SMALL_DATA_TOLERANCE = 0.15  # leading points within this log-ratio of the best-guess error
+SMALL_DATA_SLOPE = 0.5  # ... or falling less than this fraction as steeply as the law after them
 
 
 def seed_noise(groups: list[np.ndarray]) -> dict:
@@ -69,7 +73,7 @@ def check_points(m, eps, what: str = "the curve") -> None:
 
 
 def power_law_start(m, eps, best_guess: float | None, tolerance: float, min_points: int,
-                    slope_ratio: float = 0.5) -> int:
+                    slope_ratio: float = SMALL_DATA_SLOPE) -> int:
     """Index of the first point of the power-law region; the points before it are small-data.
 
     A leading point is small-data if its error is within `tolerance` (log ratio) of the
@@ -96,8 +100,8 @@ def power_law_start(m, eps, best_guess: float | None, tolerance: float, min_poin
 class Curve:
     """One curve and how it is cut into regions: what every law, backtest and bootstrap refits."""
 
-    def __init__(self, m, eps, sigma=None, best_guess: float | None = None, tolerance: float = 0.15,
-                 slope_ratio: float = 0.5):
+    def __init__(self, m, eps, sigma=None, best_guess: float | None = None, tolerance: float = SMALL_DATA_TOLERANCE,
+                 slope_ratio: float = SMALL_DATA_SLOPE):
         order = np.argsort(m)
         self.m, self.eps = np.asarray(m, float)[order], np.asarray(eps, float)[order]
         self.sigma = None if sigma is None else np.asarray(sigma, float)[order]
@@ -367,7 +371,7 @@ def _asymptotes(samples: Draws, ctx: laws.Context, m_ref: float) -> np.ndarray:
 
 
 def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float | None = None,
-                       tolerance: float = 0.15, slope_ratio: float = 0.5, min_points: int = 3,
+                       tolerance: float = SMALL_DATA_TOLERANCE, slope_ratio: float = SMALL_DATA_SLOPE, min_points: int = 3,
                        n_boot: int = 400, seed: int = 0, seed_sd: float | None = None) -> dict:
     """The whole analysis of one curve: backtest of every law, the chosen law's fit, its
     asymptote (alpha, beta_g, gamma) with bootstrap 95% intervals, and the regions.

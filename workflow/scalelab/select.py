@@ -15,13 +15,13 @@ seconds and device, from its run.json: the one table that differs between two ru
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from . import cost, io, study
+from .audit import bits
 from .errors import ScalelabError
 
 SPLITS = ("train", "val", "test")
@@ -78,7 +78,7 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
         rows.append(checked_metrics(io.read_json(path), path))
     trials = pd.DataFrame(rows)
     for split in SPLITS:
-        trials[f"{split}_bits"] = trials[f"{split}_loss"] / math.log(2)
+        trials[f"{split}_bits"] = bits(trials[f"{split}_loss"])
     # Families in params.yaml's order, then shards: the order every table and figure uses.
     family_order = {family: i for i, family in enumerate(study.families(params))}
     trials = trials.sort_values(["family", "k"], key=lambda c: c.map(family_order) if c.name == "family" else c, kind="mergesort")

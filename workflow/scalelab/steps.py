@@ -16,12 +16,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .registry import BUILTIN
+
 PACKAGE = Path(__file__).resolve().parent
 
-MODEL_CODE = ["models/__init__.py", "models/cnn1d.py", "models/mlp.py", "models/cnn2d.py", "models/lstm.py", "models/transformer.py",
-              "models/seq2seq.py", "models/seq2seq_transformer.py", "models/seq2seq_lstm.py", "models/speech_ds2.py"]
 # The other model files a built-in family's module imports (its own file is always included).
 MODEL_HELPERS = {"seq2seq_transformer": ["models/seq2seq.py", "models/transformer.py"], "seq2seq_lstm": ["models/seq2seq.py"]}
+
+
+def family_code(module: str) -> list[str]:
+    """The model files a built-in family's module (registry.BUILTIN) runs: its helpers, then itself."""
+    name = module.rsplit(".", 1)[1]
+    return [*MODEL_HELPERS.get(name, []), f"models/{name}.py"]
+
+
+# Every built-in family's files, in the registry's order (a train job's fingerprint hashes them in this order).
+MODEL_CODE = ["models/__init__.py", *dict.fromkeys(f for module in BUILTIN["model"].values() for f in family_code(module))]
 FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
 STEP_CODE = {
     "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
@@ -29,7 +39,7 @@ STEP_CODE = {
                 "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
     "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "select": ["select.py", "study.py", "cost.py", "io.py"],
+    "select": ["select.py", "audit.py", "study.py", "cost.py", "io.py"],  # audit.bits: the *_bits columns
     "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
@@ -88,7 +98,6 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".", fa
     files = [f"{pkg}/{f}" for f in STEP_CODE[step]]
     if params is None:
         return files
-    from .registry import BUILTIN
     from .study import family_module
 
     one_family = family is not None and step in FAMILY_STEPS
@@ -97,8 +106,7 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".", fa
         builtin = BUILTIN["model"].get(module)
         keep = {f"{pkg}/models/__init__.py"}
         if builtin:
-            name = builtin.rsplit(".", 1)[1]
-            keep |= {f"{pkg}/{f}" for f in [f"models/{name}.py", *MODEL_HELPERS.get(name, [])]}
+            keep |= {f"{pkg}/{f}" for f in family_code(builtin)}
         files = [f for f in files if not f.startswith(f"{pkg}/models/") or f in keep]
     plugins = [("dataset", params["data"]["dataset"])]
     plugins += [("model", family_module(params, f)) for f in ([family] if one_family else params["models"])]

@@ -1,0 +1,114 @@
+"""One fact, one source. Each fact below is defined in one Python module; the places that cannot
+import it (YAML, comments, a file list) are checked against it here, so they cannot drift apart.
+
+- the built-in families and datasets: registry.BUILTIN (steps.py derives the model files from it;
+  dvc.yaml's code deps are checked against steps.py by test_dvc_yaml.py);
+- the law names: laws.LAWS (cli.py reads them);
+- the small-data defaults: fit.SMALL_DATA_TOLERANCE and fit.SMALL_DATA_SLOPE (fit-curve reads them);
+- bits from nats: audit.bits (select's *_bits columns call it).
+"""
+
+import re
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from scalelab import fit
+from scalelab.laws import LAWS
+from scalelab.registry import BUILTIN
+from scalelab.steps import MODEL_CODE, MODEL_HELPERS, PACKAGE, STEP_CODE
+
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "params.schema.yaml").read_text())["properties"]
+PRESETS = sorted((ROOT / "presets").glob("*.yaml"))
+KNOWN = {"model": list(BUILTIN["model"]), "dataset": list(BUILTIN["dataset"]), "law": ["auto", *LAWS]}
+
+
+def module_file(module: str) -> str:
+    return module.removeprefix("scalelab.").replace(".", "/") + ".py"
+
+
+def comment(path, key: str) -> str | None:
+    """The comment of the line that starts with `key` (indentation included) and of the comment-only
+    lines under it, joined; None if no line starts so."""
+    lines = path.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(key)), None)
+    if start is None:
+        return None
+    text = [lines[start].partition("#")[2]]
+    for line in lines[start + 1:]:
+        if not line.lstrip().startswith("#"):
+            break
+        text.append(line.split("#", 1)[1])
+    return " ".join(" ".join(text).split())
+
+
+def listed(text: str) -> list[str]:
+    """The names in an `a (note) | b | c (note)` list."""
+    return [name.strip() for name in re.sub(r"\([^)]*\)", "", text).split("|")]
+
+
+def test_every_model_file_is_a_registered_family_or_its_helper():
+    files = sorted(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "models").glob("*.py"))
+    assert sorted(MODEL_CODE) == files, "models/: its files differ from registry.BUILTIN's families and steps.MODEL_HELPERS"
+    assert set(MODEL_HELPERS) <= {m.rsplit(".", 1)[1] for m in BUILTIN["model"].values()}
+
+
+def test_every_dataset_file_is_in_prepares_code():
+    files = {p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "datasets").glob("*.py")}
+    assert {f for f in STEP_CODE["prepare"] if f.startswith("datasets/")} == files, "steps.STEP_CODE['prepare']: list every datasets/ file"
+    assert {module_file(m) for m in BUILTIN["dataset"].values()} <= files
+
+
+def named_in_comments(path) -> dict[str, list[str]]:
+    """The families, datasets and laws that a params file's comments list, by kind."""
+    named = {}
+    families = comment(path, "  cnn1d:")
+    if families and "a built-in family (" in families:
+        named["model"] = re.search(r"a built-in family \(([^)]*)\)", families).group(1).split(", ")
+    datasets = comment(path, "  dataset:")
+    if datasets and "|" in datasets:
+        named["dataset"] = [name for name in listed(datasets) if name != "my.module"]
+    law = comment(path, "  law:")
+    if law and "|" in law:
+        named["law"] = listed(law)
+    return named
+
+
+@pytest.mark.parametrize("kind,source", [("model", "registry.py"), ("dataset", "registry.py"), ("law", "laws.py")])
+def test_params_yaml_comments_name_every_one(kind, source):
+    named = named_in_comments(ROOT / "params.yaml")
+    assert sorted(named.get(kind, [])) == sorted(KNOWN[kind]), f"params.yaml: the comment's {kind}s drifted from {source}"
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_preset_comments_name_only_real_ones(path):
+    for kind, names in named_in_comments(path).items():
+        assert set(names) <= set(KNOWN[kind]), f"presets/{path.name}: a comment names an unknown {kind}"
+
+
+def test_schema_names_every_builtin_dataset_and_law():
+    dataset = SCHEMA["data"]["properties"]["dataset"]["description"]
+    named = re.search(r"\(([^)]*)\)", dataset).group(1).split(", ")
+    assert sorted(named) == sorted(BUILTIN["dataset"]), "params.schema.yaml data.dataset: its datasets drifted from registry.py"
+    law = SCHEMA["fit"]["properties"]["law"]
+    assert law["enum"] == ["auto", *LAWS], "params.schema.yaml fit.law: its enum drifted from laws.py"
+    assert re.findall(r"\b(\w+)(?: \([^)]*\))?(?:,|$)", law["description"].removeprefix("one of ")) == ["auto", *LAWS]
+
+
+def test_small_data_defaults_are_fit_pys():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())["fit"]
+    assert params["small_data_tolerance"] == fit.SMALL_DATA_TOLERANCE, "params.yaml fit.small_data_tolerance drifted from fit.py"
+    assert params["small_data_slope"] == fit.SMALL_DATA_SLOPE, "params.yaml fit.small_data_slope drifted from fit.py"
+    assert f"< {fit.SMALL_DATA_SLOPE}x" in comment(ROOT / "params.yaml", "  small_data_slope:")
+    schema = SCHEMA["fit"]["properties"]
+    assert f"e.g. {fit.SMALL_DATA_TOLERANCE}" in schema["small_data_tolerance"]["description"]
+    assert f"e.g. {fit.SMALL_DATA_SLOPE}" in schema["small_data_slope"]["description"]
+
+
+@pytest.mark.parametrize("module", ["select.py", "audit.py"])
+def test_bits_from_nats_is_one_function(module):
+    """Only audit.bits divides by ln 2: a second conversion could drift from it (log2 of a loss, say)."""
+    source = (PACKAGE / module).read_text()
+    outside = re.sub(r"\ndef bits\(.*?\n(?=\S)", "\n", source, flags=re.S)
+    assert not re.search(r"log\(2\)|log2\(|0\.693|1\.442", outside), f"{module}: convert nats to bits with audit.bits"
