@@ -678,9 +678,9 @@ def report(title: str, summary: list[dict], rows: list[dict], with_group: bool, 
     print(f"## {title}\n")
     for line in notes:
         print(line)
-    print(f"\nmedian / mean |log(predicted / measured)| at the farthest held-out anchor; beats persistence: share of "
-          f"curves where that is smaller (ties half); coverage: of the 95% intervals over all held-out anchors; "
-          f"refused or failed curves are scored as persistence.\n")
+    print("\nmedian / mean |log(predicted / measured)| at the farthest held-out anchor; beats persistence: share of "
+          "curves where that is smaller (ties half); coverage: of the 95% intervals over all held-out anchors; "
+          "refused or failed curves are scored as persistence.\n")
     print(summary_table(summary, with_group))
     if any(s.get("by_horizon") for s in summary):
         print("\nper horizon (m / largest fitted m): coverage of the 95% intervals / median width log(hi / lo) / points\n")

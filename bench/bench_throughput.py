@@ -11,7 +11,6 @@ Prints samples/s for both and their ratio (scalelab / bare; 1.0 means no cost).
 
 from __future__ import annotations
 
-import math
 import sys
 import tempfile
 import time

@@ -80,7 +80,7 @@ def main() -> None:
             print(f"| 2^{k} | {name} | {' / '.join(f'{e:.4f}' for e in errors)} | {statistics.median(errors):.4f} | "
                   f"{' / '.join(r['stopped'] for r in runs)} | {' / '.join(str(r['steps']) for r in runs)} | "
                   f"{' / '.join(str(r['best_step']) for r in runs)} | {statistics.mean(seconds):.0f} |", flush=True)
-    print(f"issue 14 as shipped (other machine): " + ", ".join(f"2^{k}: {AS_SHIPPED.get(str(k))}" for k in shards))
+    print("issue 14 as shipped (other machine): " + ", ".join(f"2^{k}: {AS_SHIPPED.get(str(k))}" for k in shards))
 
 
 if __name__ == "__main__":

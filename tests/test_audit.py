@@ -7,7 +7,7 @@ import math
 import pytest
 from conftest import cli, copy_project, tiny_params
 
-from scalelab import audit, io, select, study as study_names, train
+from scalelab import audit, io, report, select, study as study_names, train
 
 
 def row(family="cnn1d", k=10, before=0.5, after=0.4, threshold=0.05):
@@ -23,15 +23,19 @@ def test_compare_is_relative_and_symmetric_in_its_threshold():
 
 
 def test_targets_are_each_familys_largest_shards():
-    best = [{"family": f, "k": str(k)} for f in ("cnn1d", "mlp") for k in (7, 8, 9, 10)]
-    assert [(r["family"], r["k"]) for r in audit.targets(best, 2)] == [("cnn1d", "9"), ("cnn1d", "10"), ("mlp", "9"), ("mlp", "10")]
+    """The audit re-trains the shards train keeps final states for: one definition, study.audited_exponents."""
+    params = {"shards": {"exponents": [8, 10, 7, 9]}, "audit": {"shards": 2}}
+    assert study_names.audited_exponents(params) == [9, 10]
+    best = [{"family": f, "k": str(k)} for f in ("cnn1d", "mlp") for k in (7, 8, 9, 10) if (f, k) != ("mlp", 10)]
+    chosen = audit.targets(best, study_names.audited_exponents(params))
+    assert [(r["family"], r["k"]) for r in chosen] == [("cnn1d", "9"), ("cnn1d", "10"), ("mlp", "9")]  # mlp's k10 failed
 
 
 def test_audit_config_scales_patience_and_budget_and_keeps_the_rate_cuts():
     cfg = tiny_params()["train"]
     more = audit.audit_train_config(cfg, 2)
-    assert [more[k] for k in audit.SCALED_KEYS] == [2 * cfg[k] for k in audit.SCALED_KEYS]
-    kept = set(cfg) - set(audit.SCALED_KEYS) - {"plateau_patience"}
+    assert [more[k] for k in study_names.PATIENCE_AND_BUDGET] == [2 * cfg[k] for k in study_names.PATIENCE_AND_BUDGET]
+    kept = set(cfg) - set(study_names.PATIENCE_AND_BUDGET) - {"plateau_patience"}
     assert {k: more[k] for k in kept} == {k: cfg[k] for k in kept}
     assert train.stopping_rule(more, 2048)["budget"] == 2 * train.stopping_rule(cfg, 2048)["budget"]
     # the plateau schedule cuts after the same number of bad evaluations as the original run
@@ -41,14 +45,14 @@ def test_audit_config_scales_patience_and_budget_and_keeps_the_rate_cuts():
 
 def test_markdown_says_under_trained_plainly_only_above_the_threshold():
     bad = audit.summarise([row(k=10, before=0.5, after=0.49), row(k=11, before=0.5, after=0.4)], "test_error", 2, 0.05)
-    lines = audit.markdown(bad)
+    lines = report.audit_markdown(bad)
     assert bad["verdict"] == "under-trained"
     assert lines[0].startswith("| family | shard size |") and len([l for l in lines if l.startswith("| cnn1d")]) == 2
     assert "-20.0%" in lines[3] and "under-trained" in lines[3] and "converged" in lines[2]
     assert lines[-1].startswith("Under-trained:") and "cnn1d at 2048 (-20.0%)" in lines[-1] and "1024" not in lines[-1]
     good = audit.summarise([row(before=0.5, after=0.49)], "test_error", 2, 0.05)
-    assert good["verdict"] == "converged" and audit.markdown(good)[-1].startswith("Converged:")
-    assert "under-trained" not in "\n".join(audit.markdown(good)).lower()
+    assert good["verdict"] == "converged" and report.audit_markdown(good)[-1].startswith("Converged:")
+    assert "under-trained" not in "\n".join(report.audit_markdown(good)).lower()
 
 
 def test_metric_in_bits_comes_from_the_loss():
@@ -77,7 +81,7 @@ def study_with(prepared, name, store=None, **train_keys):
     data = dict(pool_dir=str(prepared / "data/pool"), info_path=str(prepared / "data/pool.json"))
     for t in study_names.all_trials(params):
         train.run(params, **data, shard_path=str(prepared / f"data/shards/k{t['k']}.npy"), k=t["k"], family=t["family"],
-                  width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]), store=store)
+                  width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]), store_root=store)
     best = select.run(params, str(out / "trials"), str(out / "tables"))
     result = audit.run(params, str(out / "tables/best.csv"), data["pool_dir"], data["info_path"],
                        str(prepared / "data/shards"), str(out / "audit"), str(out / "audit.json"), store=store)
@@ -102,7 +106,7 @@ def test_patient_rule_passes_the_audit(prepared):
     budget far past it: more patience changes little, and the audit says converged."""
     best, result, out = study_with(prepared, "patient", patience_epochs=8, patience_min_steps=100,
                                  min_steps=400, max_steps=4000, epochs=400)
-    assert result["verdict"] == "converged", audit.markdown(result)
+    assert result["verdict"] == "converged", report.audit_markdown(result)
     assert list(best["budget_stopped"]) == [0, 0]
     # The re-trained run repeats the original step for step (same rate cuts) and only goes on longer.
     for trial in ("k10/cnn1d/w16-lr0.01-s0", "k11/cnn1d/w16-lr0.01-s1"):

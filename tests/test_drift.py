@@ -112,3 +112,29 @@ def test_bits_from_nats_is_one_function(module):
     source = (PACKAGE / module).read_text()
     outside = re.sub(r"\ndef bits\(.*?\n(?=\S)", "\n", source, flags=re.S)
     assert not re.search(r"log\(2\)|log2\(|0\.693|1\.442", outside), f"{module}: convert nats to bits with audit.bits"
+
+
+def test_a_loss_is_labelled_by_what_it_is_per_not_by_what_sizes_count():
+    """Two facts, two sources: a dataset's UNIT (what sizes count) and its LOSS_PER (what one loss
+    value is averaged over). Translation counts pairs and its loss is per target character."""
+    import importlib
+
+    from scalelab import figures
+
+    for name, module in BUILTIN["dataset"].items():
+        data = importlib.import_module(module)
+        if getattr(data, "UNIT", "examples") != "examples":
+            assert hasattr(data, "LOSS_PER"), f"datasets/{name}: sizes count {data.UNIT}: say what its loss is per (LOSS_PER)"
+    result = {"unit": "pairs", "loss_per": importlib.import_module(BUILTIN["dataset"]["translation"]).LOSS_PER, "metric": "test_bits"}
+    assert figures.axis_labels(result) == ("training pairs m", "test bits per target character")
+
+
+def test_the_figures_are_named_once():
+    """steps.FIGURES names the figures step's images: the rules read it, dvc.yaml's plots must list
+    only those, and the summary embeds only those."""
+    from scalelab.steps import FIGURES
+
+    plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
+    assert {p.split("/")[-1].removesuffix(".png") for p in plots} <= set(FIGURES)
+    summary = (ROOT / "results" / "summary.md").read_text()
+    assert set(re.findall(r"\(figures/(\w+)\.png\)", summary)) == set(FIGURES)

@@ -7,7 +7,6 @@ farthest anchor below persistence's, intervals whose coverage is a share, no cur
 
 import math
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import ROOT

@@ -6,7 +6,6 @@ test_slurm.py. bench/README.md lists every fault tried and what happened.)"""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess

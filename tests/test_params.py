@@ -1,7 +1,7 @@
 """Bad params give one line naming the key and the fix, before any job runs."""
 
 import pytest
-from conftest import cli, copy_project, snakemake, write_params
+from conftest import cli, copy_project, snakemake
 
 from scalelab import config, study
 from scalelab.errors import ScalelabError

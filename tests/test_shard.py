@@ -28,7 +28,7 @@ def test_pool_validation_and_test_are_disjoint(params, tmp_path):
     assert info["sizes"] == {"pool": 2048, "val": 512, "test": 512}
     arrays = pool.load_verified(tmp_path / "pool", info, tmp_path / "pool.json")
     # MNIST-1D signals are continuous random draws: equal rows would mean shared examples.
-    rows = {split: {arrays[f"{split}_x"][i].tobytes() for i in range(len(arrays[f"{split}_x"]))} for split in prepare.SPLITS}
+    rows = {split: {arrays[f"{split}_x"][i].tobytes() for i in range(len(arrays[f"{split}_x"]))} for split in prepare.STORED_SETS}
     assert len(rows["pool"]) == 2048
     assert not rows["pool"] & rows["val"]
     assert not rows["pool"] & rows["test"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import cli, copy_project
 
-from scalelab import train
+from scalelab import store, train
 from scalelab.adam import Adam
 from scalelab.models import cnn1d
 
@@ -109,7 +109,7 @@ def preempt_after_third_evaluation(args, out, monkeypatch):
     with pytest.raises(SystemExit) as stop:
         train.run(**args, out_dir=str(out))
     assert stop.value.code == 143
-    assert (out / train.CHECKPOINT).exists() and not (out / "metrics.json").exists()
+    assert (out / store.CHECKPOINT).exists() and not (out / "metrics.json").exists()
     monkeypatch.setattr(train, "evaluate", real_evaluate)
 
 
@@ -122,7 +122,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(study, monkeypatch)
     resumed = study / "resumed"
     preempt_after_third_evaluation(args, resumed, monkeypatch)
     train.run(**args, out_dir=str(resumed))
-    assert not (resumed / train.CHECKPOINT).exists()
+    assert not (resumed / store.CHECKPOINT).exists()
     assert json.loads((resumed / "run.json").read_text())["resumed_from_step"] > 0
     for name in ("metrics.json", "history.csv", "model.pt"):
         assert (resumed / name).read_bytes() == (full / name).read_bytes(), name
@@ -149,7 +149,7 @@ def test_truncated_checkpoint_is_discarded_with_a_log_line(study, monkeypatch, c
     args = run_args(study)
     out = study / "truncated"
     preempt_after_third_evaluation(args, out, monkeypatch)
-    ckpt = out / train.CHECKPOINT
+    ckpt = out / store.CHECKPOINT
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     capfd.readouterr()
     train.run(**args, out_dir=str(out))

@@ -2,14 +2,15 @@
 # budget: does the learning curve measure the data or the stopping rule? (results/audit.json)
 # One job: which configurations to re-train is known only once select has run. It re-trains
 # them in parallel, one process per thread (on CPU; one at a time on a GPU).
-AUDIT_TRIALS = len(config["models"]) * min(config["audit"]["shards"], len(EXPONENTS)) * len(config["grid"]["seed"])
+AUDITED = study.audited_exponents(config)
+AUDIT_TRIALS = len(config["models"]) * len(AUDITED) * len(config["grid"]["seed"])
 
 rule audit:
     input:
         best="results/tables/best.csv",
         pool=POOL_FILES,
         info="data/pool.json",
-        shards=[f"data/shards/k{k}.npy" for k in EXPONENTS[-config["audit"]["shards"]:]],
+        shards=[f"data/shards/{study.shard_name(k)}.npy" for k in AUDITED],
         code=code("audit"),
     output:
         audit="results/audit.json",

@@ -1,9 +1,8 @@
 """Adam (Kingma & Ba 2015), written out in a few tensor operations.
 
 Why not torch.optim.Adam: constructing any torch.optim optimiser imports torch's compiler
-stack (torch._dynamo, from Optimizer.add_param_group): measured on torch 2.13, 1.2-1.5 s and
-~830 modules per process on a 2-core machine, a large share of a small trial's wall time. The
-update below is the textbook one with bias correction and L2 weight decay, as torch.optim.Adam
+stack (torch._dynamo, from Optimizer.add_param_group), over a second per process: a large share
+of a small trial's wall time (bench/README.md has the measurement). The update below is the textbook one with bias correction and L2 weight decay, as torch.optim.Adam
 computes it (tests/test_train.py checks the two agree).
 
 It is a torch.optim.Optimizer by type, with one param group holding the learning rate, which is

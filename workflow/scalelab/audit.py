@@ -6,7 +6,7 @@ metric (params fit.metric, median over seeds) before (best.csv) and after. A rel
 above `audit.threshold` says the shard's point is under-trained: the stopping rule, not the
 data, set it. The largest shards are where stopping too early shows most. Since the longer run
 follows the original step for step until the original stopped, it goes on from the original's
-last state (kept in the trial store, train.FINAL) when there is one: the same bytes for a fraction
+last state (kept in the trial store, store.FINAL) when there is one: the same bytes for a fraction
 of the training.
 
 Writes results/audit.json:
@@ -32,8 +32,6 @@ from pathlib import Path
 from . import io, study
 from .errors import ScalelabError
 
-SCALED_KEYS = ("patience_epochs", "patience_min_steps", "epochs", "min_steps", "max_steps")  # patience and budget
-
 
 def audit_train_config(train_cfg: dict, factor: float) -> dict:
     """The train section with `factor` times the patience and the step budget, and the same
@@ -42,19 +40,18 @@ def audit_train_config(train_cfg: dict, factor: float) -> dict:
     stopped, and only goes on longer: the audit asks "would waiting have helped?", not "would
     another schedule?" (a later first cut changed the MLP's test error by 30% on the default study)."""
     cfg = dict(train_cfg)
-    for key in SCALED_KEYS:
+    for key in study.PATIENCE_AND_BUDGET:
         value = train_cfg[key] * factor
         cfg[key] = math.ceil(value) if isinstance(train_cfg[key], int) else value
     cfg["plateau_patience"] = train_cfg["plateau_patience"] / factor
     return cfg
 
 
-def targets(best: list[dict], n_shards: int) -> list[dict]:
-    """Pure: the best rows to re-train: each family's `n_shards` largest shards."""
+def targets(best: list[dict], exponents: list[int]) -> list[dict]:
+    """Pure: the best rows to re-train: each family's on the audited shards (study.audited_exponents)."""
     rows = []
     for family in dict.fromkeys(r["family"] for r in best):
-        mine = sorted((r for r in best if r["family"] == family), key=lambda r: int(r["k"]))
-        rows += mine[-n_shards:]
+        rows += sorted((r for r in best if r["family"] == family and int(r["k"]) in exponents), key=lambda r: int(r["k"]))
     return rows
 
 
@@ -83,31 +80,6 @@ def summarise(rows: list[dict], metric: str, factor: float, threshold: float) ->
     """Pure: the audit.json document from its rows (each already compared)."""
     verdict = "under-trained" if any(r["verdict"] != "converged" for r in rows) else "converged"
     return {"metric": metric, "factor": factor, "threshold": threshold, "verdict": verdict, "rows": rows}
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
-
-
-def markdown(audit: dict) -> list[str]:
-    """The audit as summary.md lines: a small table, then one plain sentence with the verdict."""
-    metric, factor, threshold = audit["metric"], audit["factor"], audit["threshold"]
-    lines = [f"| family | shard size | width | lr | {metric} | with {factor:g}x patience and budget | change | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in audit["rows"]:
-        after = "n/a" if r["after"] is None else f"{r['after']:.4g}"
-        lines.append(f"| {r['family']} | {r['size']} | {r['width']} | {r['lr']} | {r['before']:.4g} | {after} | "
-                     f"{_pct(r['change'])} | {r['verdict']} |")
-    bad = [r for r in audit["rows"] if r["verdict"] != "converged"]
-    if bad:
-        which = ", ".join(f"{r['family']} at {r['size']} ({_pct(r['change'])})" for r in bad)
-        lines += ["", f"Under-trained: with {factor:g}x the patience and step budget, {metric} moves by more than "
-                      f"{threshold:.0%} on {which}, so these points measure the stopping rule, not the data; "
-                      "raise train.patience_epochs or the step budget before trusting the fit."]
-    else:
-        lines += ["", f"Converged: with {factor:g}x the patience and step budget, {metric} moves by at most "
-                      f"{threshold:.0%} on the largest shards of every family."]
-    return lines
 
 
 def read_best(path: str | Path) -> list[dict]:
@@ -145,7 +117,7 @@ def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir:
     patient = copy.deepcopy(params)
     patient["train"] = audit_train_config(params["train"], cfg["factor"])
     seeds = list(params["grid"]["seed"])
-    chosen = targets(read_best(best_path), cfg["shards"])
+    chosen = targets(read_best(best_path), study.audited_exponents(params))
     # The longer run repeats the original step for step until it stopped: it goes on from the
     # original's last state in the store where there is one (same bytes, a fraction of the time).
     origin = {"train": params["train"], "store": store} if store else None
@@ -169,5 +141,8 @@ def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir:
                      "budget_stopped": sum(t["stopped"] == "budget" for t in trials)})
     audit = summarise(rows, metric, cfg["factor"], cfg["threshold"])
     io.write_json(out, audit)
-    print("\n".join(markdown(audit)), file=sys.stderr)  # the log shows the verdict
+    # The log shows the verdict; summary.md renders the table (report.audit_markdown).
+    for r in rows:
+        print(f"audit {r['family']} m={r['size']}: {r['before']:.4g} -> {r['after']}, {r['verdict']}", file=sys.stderr)
+    print(f"audit: {audit['verdict']}", file=sys.stderr)
     return audit

@@ -19,9 +19,9 @@ LABELS = {"test_error": "test error", "test_loss": "test loss (nats)", "val_erro
 
 
 def axis_labels(result: dict) -> tuple[str, str]:
-    """x and y labels in the data's unit: examples, or characters (bits per character) for text."""
-    unit = result.get("unit", "examples")
-    return f"training {unit} m", LABELS[result["metric"]].format(token=unit.rstrip("s"))
+    """x in what the sizes count (examples, characters, pairs), y in what a loss is per (an example,
+    a character, a target character): two facts the dataset states (pool.json), not one."""
+    return f"training {result.get('unit', 'examples')} m", LABELS[result["metric"]].format(token=result.get("loss_per", "example"))
 
 
 def _setup():

@@ -114,7 +114,8 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
         comparison = compare_families(families, seeds, cfg, best_guess(cfg["metric"], n_classes))
     except ScalelabError as exc:
         comparison = {"verdict": "undecided", "verdict_text": f"no test: {exc}", "families": list(families)}
-    result = {"family": primary, "unit": info.get("unit", "examples"), **families[primary],
+    result = {"family": primary, "unit": info.get("unit", "examples"), "loss_per": info.get("loss_per", "example"),
+              **families[primary],
               "families": families, "comparison": comparison,
               # Does the curve measure the data or the stopping rule? (step audit)
               "convergence": io.read_json(audit_path) if audit_path else None}
@@ -127,7 +128,7 @@ def load(fit_json: str | Path, family: str | None = None) -> tuple[dict, pd.Data
     fit functions expect."""
     whole = io.read_json(fit_json)
     family = family or whole["family"]
-    result = {"unit": whole["unit"], **whole["families"][family]}
+    result = {"unit": whole["unit"], "loss_per": whole.get("loss_per", "example"), **whole["families"][family]}
     samples = pd.read_csv(samples_path(fit_json))
     samples = samples[samples["family"] == family]
     theta = [c for c in samples.columns if c.startswith(THETA_PREFIX)]  # in order, as many as the widest law drawn

@@ -10,13 +10,13 @@ import numpy as np
 
 from .errors import ScalelabError
 
-SPLITS = ("pool", "val", "test")
+STORED_SETS = ("pool", "val", "test")  # what prepare stores: the pool shards are cut from, validation, test
 RERUN_PREPARE = "rerun prepare (snakemake --forcerun prepare, or dvc repro -f prepare)"
 
 
 def split_paths(pool_dir: str | Path) -> dict[str, Path]:
     pool_dir = Path(pool_dir)
-    return {f"{s}_{a}": pool_dir / f"{s}_{a}.npy" for s in SPLITS for a in ("x", "y")}
+    return {f"{s}_{a}": pool_dir / f"{s}_{a}.npy" for s in STORED_SETS for a in ("x", "y")}
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:

@@ -18,7 +18,6 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import cost, fit, fit_step, io, plan, report, sizing, study
@@ -49,20 +48,22 @@ def predictions(result: dict, largest: int, multipliers: list[float], targets: l
     size law where it is measured, else the trend of the smallest size within noise (`sizes`,
     size_answer); `grid_params` (the largest model trained) marks a size beyond it."""
     size_law = result["size_samples"]
+    unknown = {"params": None, "params_ci": None, "width": None, "beyond_grid": None, "size_from": None}
 
     def params_at(m: float) -> dict:
         if not math.isfinite(m):
-            return {"params": None, "params_ci": None, "width": None, "beyond_grid": None, "size_from": None}
+            return unknown
         if result["beta_p"] is not None:
-            p, p_ci, source = result["alpha_p"] * m ** result["beta_p"], fit.interval(size_law[:, 0] * m ** size_law[:, 1]), "size law"
-        elif sizes is not None:
+            p, p_ci, width, source = (result["alpha_p"] * m ** result["beta_p"], fit.interval(size_law[:, 0] * m ** size_law[:, 1]),
+                                      None, "size law")
+        elif sizes is not None:  # a flat trend names a grid width; a moving one, a count to turn into one
             trend = sizes["trend"]
-            p, p_ci, source = sizing.params_at(trend, m), None, f"smallest within noise ({trend['kind']})"
-            if trend["kind"] == "flat":
-                return {"params": float(p), "params_ci": None, "width": trend["width"], "beyond_grid": False, "size_from": source}
+            p, p_ci, width, source = sizing.params_at(trend, m), None, trend["width"], f"smallest within noise ({trend['kind']})"
         else:
-            return {"params": None, "params_ci": None, "width": None, "beyond_grid": None, "size_from": None}
-        return {"params": p, "params_ci": p_ci, "width": sizing.width_for_params(family, p, info["input_shape"], info["n_classes"]),
+            return unknown
+        if width is None:
+            width = sizing.width_for_params(family, p, info["input_shape"], info["n_classes"])
+        return {"params": p, "params_ci": p_ci, "width": width,
                 "beyond_grid": bool(grid_params is not None and p > grid_params), "size_from": source}
 
     at_more_data = [{"multiplier": k, **fit.predict_error(result, k * largest)} for k in multipliers]
@@ -152,40 +153,6 @@ def next_experiment(params: dict, result: dict, trials: pd.DataFrame, timing: pd
                      seed=params["fit"]["seed"])
 
 
-def _without_lists(row: dict) -> dict:
-    """[low, high] intervals as name_low / name_high keys (DVC reads scalars, not lists)."""
-    flat = {}
-    for key, value in row.items():
-        if key.endswith("_ci"):
-            flat[f"{key[:-3]}_low"], flat[f"{key[:-3]}_high"] = value if value is not None else (None, None)
-        elif not isinstance(value, (list, dict)):
-            flat[key] = value
-    return flat
-
-
-def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
-    """Pure: what a change to the study moved, as scalars: the primary family's laws with their
-    intervals, the best model of its largest shard, every prediction keyed by its multiplier or
-    target; each family's learning-curve law; the shared-exponent verdict; each law's backtest
-    error."""
-    largest = best.sort_values("size").iloc[-1]
-    best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
-                **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error", "test_bits")}}
-    law_keys = ("law", "beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma", "gamma_ci", "r2")
-
-    return {
-        **_without_lists({k: result[k] for k in ("metric", *law_keys, "beta_p", "beta_p_ci")}),
-        "shape": result["shape"]["shape"],
-        "local_slope": _without_lists(result["local_slope"]),
-        "best": best_row,
-        "at_more_data": {f"{r['multiplier']:g}x": _without_lists(r) for r in pred["at_more_data"]},
-        "for_target_error": {f"{r['error']:g}": _without_lists(r) for r in pred["for_target_error"]},
-        "families": {f: _without_lists({k: r[k] for k in law_keys}) for f, r in whole["families"].items()},
-        "exponents": {k: whole["comparison"].get(k) for k in ("verdict", "p_value", "stability", "shared_beta_g")},
-        "backtest": {r["law"]: r["mean"] for r in result["backtest"]["rows"]},
-    }
-
-
 def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str,
         cost_out: str) -> dict:
     whole = io.read_json(fit_json)
@@ -222,7 +189,7 @@ def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, 
     # Wall-clock hours differ between two runs of one study: cost.json apart, so predictions.json
     # and metrics.json stay the same bytes.
     io.write_json(cost_out, costs)
-    io.write_json(metrics, headline(result, pred, best, whole))
+    io.write_json(metrics, report.headline(result, pred, best, whole))
     # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.
     figures_rel = os.path.relpath(Path(fit_json).parent / "figures", Path(summary).parent)
     io.write_text(summary, report.summary_markdown(params, result, pred, costs, all_best, Path(figures_rel).as_posix(), "png", whole))

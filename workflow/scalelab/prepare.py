@@ -14,7 +14,7 @@ import numpy as np
 
 from . import io, registry
 from .errors import ScalelabError
-from .pool import SPLITS, checksum, split_paths
+from .pool import STORED_SETS, checksum, split_paths
 
 
 def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
@@ -36,7 +36,7 @@ def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
     x, y = module.make(total, data_cfg["seed"], **options)
     order = np.random.default_rng(data_cfg["seed"]).permutation(total)
     arrays, start = {}, 0
-    for split in SPLITS:
+    for split in STORED_SETS:
         idx = order[start:start + sizes[split]]
         arrays[f"{split}_x"], arrays[f"{split}_y"] = x[idx], y[idx]
         start += sizes[split]
@@ -59,7 +59,7 @@ def check_options(make, dataset: str, options: dict) -> None:
 def _own_splits(module, data_cfg: dict, sizes: dict, options: dict) -> tuple[dict[str, np.ndarray], dict]:
     made = module.make_splits(sizes, data_cfg["seed"], **options)
     arrays = {}
-    for split in SPLITS:
+    for split in STORED_SETS:
         arrays[f"{split}_x"], arrays[f"{split}_y"] = made[split]
     return arrays, describe(data_cfg, module, arrays, sizes, int(made["n_classes"]),
                             int(made["tokens_per_example"]), made.get("info", {}))
@@ -71,11 +71,12 @@ def describe(data_cfg: dict, module, arrays: dict, sizes: dict, n_classes: int, 
     return {
         "dataset": data_cfg["dataset"],
         "unit": getattr(module, "UNIT", "examples"),
+        "loss_per": getattr(module, "LOSS_PER", "example"),
         "n_classes": n_classes,
         "input_shape": list(arrays["pool_x"].shape[1:]),
         "tokens_per_example": tokens,
         "sizes": sizes,
-        "examples": {split: int(len(arrays[f"{split}_y"])) for split in SPLITS},
+        "examples": {split: int(len(arrays[f"{split}_y"])) for split in STORED_SETS},
         "sha256": checksum(arrays),
         "dataset_info": extra,
     }

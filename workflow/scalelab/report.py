@@ -1,4 +1,5 @@
-"""The answer page: results/summary.md from what predict computed. Pure: data in, Markdown out.
+"""The report: results/summary.md and the flat headline of results/metrics.json, from what
+predict (and, for its section, the audit) computed. Pure: data in, Markdown or scalars out.
 
 Sections, in the order a reader with a budget asks: what more data buys (and its cost), which
 model to train, what to run next; then the evidence: the families compared, the learning curve,
@@ -11,7 +12,7 @@ import math
 
 import pandas as pd
 
-from . import audit, fit, forecast, plan
+from . import fit, forecast
 from .sizing import MAX_WIDTH
 
 def _fmt(v, digits=3) -> str:
@@ -294,13 +295,13 @@ def summary_markdown(params: dict, result: dict, pred: dict, costs: dict, best: 
            + ": the laws share them by backtest weight, so the intervals carry the doubt about which law is right"
            if result["bootstrap"].get("laws") else "")
         + "), noise from the spread over "
-        f"seeds" + (f" ({result['noise']['seed_sd']:.3f} per seed in log error)" if result["noise"]["seed_sd"] else " (one seed: from the residuals)")
+        "seeds" + (f" ({result['noise']['seed_sd']:.3f} per seed in log error)" if result["noise"]["seed_sd"] else " (one seed: from the residuals)")
         + (f", inflated {result['bootstrap']['lack_of_fit']:.2f}x where {result['law']} misses the points by more than it" if (result["bootstrap"]["lack_of_fit"] or 1) > 1 else "")
         + ".",
         "",
         "## Convergence audit",
         "",
-        *(audit.markdown(whole["convergence"]) if whole.get("convergence") else ["Not run."]),
+        *(audit_markdown(whole["convergence"]) if whole.get("convergence") else ["Not run."]),
         "",
         "## Predictions",
         "",
@@ -337,3 +338,60 @@ def summary_markdown(params: dict, result: dict, pred: dict, costs: dict, best: 
     return "\n".join(lines)
 
 
+def _signed_pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:+.1%}"
+
+
+def audit_markdown(audit: dict) -> list[str]:
+    """The audit as summary.md lines: a small table, then one plain sentence with the verdict."""
+    metric, factor, threshold = audit["metric"], audit["factor"], audit["threshold"]
+    lines = [f"| family | shard size | width | lr | {metric} | with {factor:g}x patience and budget | change | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in audit["rows"]:
+        after = "n/a" if r["after"] is None else f"{r['after']:.4g}"
+        lines.append(f"| {r['family']} | {r['size']} | {r['width']} | {r['lr']} | {r['before']:.4g} | {after} | "
+                     f"{_signed_pct(r['change'])} | {r['verdict']} |")
+    bad = [r for r in audit["rows"] if r["verdict"] != "converged"]
+    if bad:
+        which = ", ".join(f"{r['family']} at {r['size']} ({_signed_pct(r['change'])})" for r in bad)
+        lines += ["", f"Under-trained: with {factor:g}x the patience and step budget, {metric} moves by more than "
+                      f"{threshold:.0%} on {which}, so these points measure the stopping rule, not the data; "
+                      "raise train.patience_epochs or the step budget before trusting the fit."]
+    else:
+        lines += ["", f"Converged: with {factor:g}x the patience and step budget, {metric} moves by at most "
+                      f"{threshold:.0%} on the largest shards of every family."]
+    return lines
+
+
+def _without_lists(row: dict) -> dict:
+    """[low, high] intervals as name_low / name_high keys (DVC reads scalars, not lists)."""
+    flat = {}
+    for key, value in row.items():
+        if key.endswith("_ci"):
+            flat[f"{key[:-3]}_low"], flat[f"{key[:-3]}_high"] = value if value is not None else (None, None)
+        elif not isinstance(value, (list, dict)):
+            flat[key] = value
+    return flat
+
+
+def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
+    """Pure: what a change to the study moved, as scalars: the primary family's laws with their
+    intervals, the best model of its largest shard, every prediction keyed by its multiplier or
+    target; each family's learning-curve law; the shared-exponent verdict; each law's backtest
+    error."""
+    largest = best.sort_values("size").iloc[-1]
+    best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
+                **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error", "test_bits")}}
+    law_keys = ("law", "beta_g", "beta_g_ci", "alpha", "alpha_ci", "gamma", "gamma_ci", "r2")
+
+    return {
+        **_without_lists({k: result[k] for k in ("metric", *law_keys, "beta_p", "beta_p_ci")}),
+        "shape": result["shape"]["shape"],
+        "local_slope": _without_lists(result["local_slope"]),
+        "best": best_row,
+        "at_more_data": {f"{r['multiplier']:g}x": _without_lists(r) for r in pred["at_more_data"]},
+        "for_target_error": {f"{r['error']:g}": _without_lists(r) for r in pred["for_target_error"]},
+        "families": {f: _without_lists({k: r[k] for k in law_keys}) for f, r in whole["families"].items()},
+        "exponents": {k: whole["comparison"].get(k) for k in ("verdict", "p_value", "stability", "shared_beta_g")},
+        "backtest": {r["law"]: r["mean"] for r in result["backtest"]["rows"]},
+    }

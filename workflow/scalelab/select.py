@@ -15,6 +15,7 @@ seconds and device, from its run.json: the one table that differs between two ru
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -24,8 +25,8 @@ from . import cost, io, study
 from .audit import bits
 from .errors import ScalelabError
 
-SPLITS = ("train", "val", "test")
-METRICS = [f"{split}_{kind}" for split in SPLITS for kind in ("loss", "error", "bits")]
+SCORED_SPLITS = ("train", "val", "test")  # what every trial is scored on: its shard, validation, test
+METRICS = [f"{split}_{kind}" for split in SCORED_SPLITS for kind in ("loss", "error", "bits")]
 TRIAL_COLUMNS = ["shard", "k", "size", "family", "width", "lr", "seed", "params", "status", "stopped",
                  "steps", "best_step", "budget"] + METRICS
 
@@ -33,7 +34,7 @@ TRIAL_COLUMNS = ["shard", "k", "size", "family", "width", "lr", "seed", "params"
 def extra_metrics(trials: pd.DataFrame) -> list[str]:
     """Metrics a model family adds to its trials (models/__init__.py: extra_metrics), e.g. the
     translators' test_bleu: kept in trials.csv and best.csv after the standard ones."""
-    return sorted(c for c in trials.columns if c.startswith(tuple(f"{s}_" for s in SPLITS)) and c not in METRICS)
+    return sorted(c for c in trials.columns if c.startswith(tuple(f"{s}_" for s in SCORED_SPLITS)) and c not in METRICS)
 
 
 def select_best(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
             raise ScalelabError(f"{path}: missing; run the pipeline (snakemake or dvc repro) so every trial is trained")
         rows.append(checked_metrics(io.read_json(path), path))
     trials = pd.DataFrame(rows)
-    for split in SPLITS:
+    for split in SCORED_SPLITS:
         trials[f"{split}_bits"] = bits(trials[f"{split}_loss"])
     # Families in params.yaml's order, then shards: the order every table and figure uses.
     family_order = {family: i for i, family in enumerate(study.families(params))}

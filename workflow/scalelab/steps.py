@@ -38,9 +38,9 @@ STEP_CODE = {
                 "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
                 "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
-    "train": ["train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
+    "train": ["train.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "select": ["select.py", "audit.py", "study.py", "cost.py", "io.py"],  # audit.bits: the *_bits columns
-    "audit": ["audit.py", "train.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
+    "audit": ["audit.py", "train.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
     "predict": ["predict.py", "report.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py",
@@ -61,7 +61,7 @@ STEP_PARAMS = {
     "select": ["select", "grid", "models", "shards.exponents"],
     # The audit re-trains (train), every seed (grid.seed) of the family's best config (models: its
     # module) on the largest shards, and compares fit.metric.
-    "audit": ["audit", "train", "fit.metric", "grid.seed", "models"],
+    "audit": ["audit", "train", "fit.metric", "grid.seed", "models", "shards.exponents"],
     "fit": ["fit"],
     "figures": ["figures", "predict.data_multipliers"],
     # predict sizes models by the selection metric, and plans with the fit's regions and seed

@@ -1,5 +1,6 @@
 """Names derived from params.yaml, one definition for Snakemake, DVC and the steps: shard sizes,
-the model families, and the trials each family runs on each shard (with their folders).
+the model families, the trials each family runs on each shard (with their folders), and what the
+convergence audit re-trains.
 
 Kept apart from config.py (which loads and validates) because the steps that train and select
 run these functions: editing them reruns those steps, editing a validation message should not.
@@ -11,6 +12,17 @@ from __future__ import annotations
 def shard_name(k: int) -> str:
     """Shard id used in paths, from its exponent (DVC can iterate exponents, not compute sizes)."""
     return f"k{k}"
+
+
+# The train keys that set a run's patience and step budget: what the audit multiplies, and all a
+# longer run may change to still follow the original step for step (train.continuable).
+PATIENCE_AND_BUDGET = ("patience_epochs", "patience_min_steps", "epochs", "min_steps", "max_steps")
+
+
+def audited_exponents(params: dict) -> list[int]:
+    """The shards the convergence audit re-trains: the `audit.shards` largest."""
+    n = params.get("audit", {}).get("shards", 0)
+    return sorted(params["shards"]["exponents"])[-n:] if n else []
 
 
 def shard_sizes(params: dict) -> dict[str, int]:

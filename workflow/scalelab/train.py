@@ -1,6 +1,6 @@
-"""Step `train`: one trial = one early-stopped training run on one shard; a batch = every
+"""Step `train`: one trial = one early-stopped training run on one shard; a trial group = every
 trial of one family on one shard, one after another in one process, so the start-up (Python,
-torch, the data) is paid once per batch, not once per trial.
+torch, the data) is paid once per group, not once per trial.
 
 The stopping rule is in units of data, so a large shard is judged over as many passes as a small
 one: validation loss is evaluated `eval_per_epoch` times per pass over the shard (within
@@ -22,31 +22,17 @@ Outputs in the trial folder:
                 job id. Not deterministic, so kept out of metrics.json, which must stay
                 byte-identical whichever engine, machine session or SLURM job ran the trial.
 
-The store (.scalelab/trials/, `--store`): both engines delete a batch's folder before they run it
-again (Snakemake a killed job's outputs, DVC a stage's outs), so a trial trains in the store,
-in a folder named after its fingerprint (its trial, the train settings, the hash of the training
-code, data and shard, device type, versions), and is copied to its own folder when finished. A
-rerun batch copies every trial the store holds with the same fingerprint and trains only the
-rest: a batch killed half-way resumes, and widening a grid trains only the new trials.
-A checkpoint (.checkpoint.pt) is kept in that folder while the run is in progress, so a preempted
-job resumes where it stopped instead of starting over; it is deleted when the trial is finished.
-Its fingerprint is the folder's, so a resumed run ends with the same bytes as one that was never
-interrupted. The store is only ever read by fingerprint: deleting it costs retraining, nothing else.
-On the shards the convergence audit re-trains (the `audit.shards` largest), a run that stopped early
-also leaves its last state there (.final.pt): the audit's longer run repeats the original step for
-step until the original stopped, so it continues from that state instead of training it again
-(same bytes; without the file it trains from the start).
+A trial trains in the trial store (store.py) and is copied to its own folder when finished: a
+rerun copies what the store holds and trains only the rest, and a preempted run resumes from its
+checkpoint there.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 import os
 import platform
-import shutil
 import signal
 import sys
 import time
@@ -56,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__, device as devices, io, registry, study
+from . import __version__, device as devices, io, registry, store, study
 from .adam import Adam
 from .datasets import IGNORE
 from .models import count_params
@@ -65,8 +51,6 @@ from .progress import Progress
 
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
 CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
-CHECKPOINT = ".checkpoint.pt"
-FINAL = ".final.pt"  # the last state of a run that stopped early, for the audit to continue from
 
 
 def step_budget(train_cfg: dict, shard_size: int) -> int:
@@ -117,10 +101,9 @@ def plateau_evals(train_cfg: dict, rule: dict) -> int:
     return max(1, math.ceil(train_cfg["plateau_patience"] * rule["patience"]))
 
 
-# The keys that only decide when a run stops (patience) or may stop (budget): a run that differs
-# from another only in these, and in a plateau patience that cuts the rate at the same evaluations,
-# follows it step for step.
-STOPPING_KEYS = ("patience_epochs", "patience_min_steps", "epochs", "min_steps", "max_steps", "plateau_patience")
+# A run that differs from another only in its patience and budget, and in a plateau patience that
+# cuts the rate at the same evaluations, follows it step for step.
+STOPPING_KEYS = (*study.PATIENCE_AND_BUDGET, "plateau_patience")
 
 
 def continuable(cfg: dict, longer_cfg: dict, shard_size: int) -> bool:
@@ -191,7 +174,7 @@ def batch_loss(model, x: torch.Tensor, y: torch.Tensor, loss_terms=None) -> torc
 class Trial:
     """Everything a run needs to continue: model, optimiser and its schedule, data order, best so far."""
 
-    def __init__(self, model, lr: float, train_cfg: dict, rule: dict, seed: int, n: int, device):
+    def __init__(self, model, lr: float, train_cfg: dict, rule: dict, seed: int, n: int):
         self.model = model
         self.opt = Adam(model.parameters(), lr=lr, weight_decay=train_cfg["weight_decay"])
         self.schedule = make_schedule(self.opt, train_cfg, rule)
@@ -287,8 +270,7 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch
         if trial.bad_evals >= rule["patience"]:
             return "early"
         if preempted["flag"] or time.perf_counter() - last_ckpt > CHECKPOINT_SECONDS:
-            with io.atomic_path(ckpt_path) as tmp:
-                torch.save({"fingerprint": fingerprint, "trial": trial.state_dict()}, tmp)
+            store.save_state(ckpt_path, fingerprint, trial.state_dict())
             last_ckpt = time.perf_counter()
             if preempted["flag"]:
                 progress.line(f"SIGTERM: checkpoint saved at step {trial.step}; rerun to resume")
@@ -296,21 +278,13 @@ def train_loop(trial: Trial, x_train, y_train, val, cfg: dict, rule: dict, batch
     return "budget"
 
 
-def resume(trial: Trial, ckpt_path: Path, fingerprint: dict, device, progress: Progress) -> int:
-    """Load the trial's checkpoint if there is one made with the same fingerprint; the step
-    it resumes from (0: start over)."""
-    if not ckpt_path.exists():
+def resume(trial: Trial, path: Path, fingerprint: dict, device, progress: Progress) -> int:
+    """Load the trial's state from `path` if it was saved with the same fingerprint; the step it
+    resumes from (0: start over)."""
+    state = store.load_state(path, fingerprint, device, progress.line)
+    if state is None:
         return 0
-    try:
-        saved = torch.load(ckpt_path, map_location=device, weights_only=False)
-        same = saved["fingerprint"] == fingerprint
-    except Exception as exc:  # unreadable or from an older layout: no use resuming from it
-        progress.line(f"checkpoint unreadable ({type(exc).__name__}); starting over")
-        return 0
-    if not same:
-        progress.line("checkpoint made with other settings, device or versions; starting over")
-        return 0
-    trial.load_state_dict(saved["trial"])
+    trial.load_state_dict(state)
     return trial.step
 
 
@@ -324,39 +298,20 @@ def load_sets(pool_dir: str, info: dict, info_path: str, shard_path: str, device
     return {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
 
 
-def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+class TrialGroup:
+    """What the trials of one process share: params, device, data and the store. The data is
+    loaded once, and only if some trial has to train."""
 
-
-class Batch:
-    """What the trials of one process share: params, device, data and the fingerprint of the
-    code and inputs. The data is loaded once, and only if some trial has to train."""
-
-    def __init__(self, params: dict, pool_dir: str, info_path: str, shard_path: str, store: str | None):
+    def __init__(self, params: dict, pool_dir: str, info_path: str, shard_path: str, store_root: str | None):
         self.params, self.cfg = params, params["train"]
         self.pool_dir, self.info_path, self.shard_path = pool_dir, info_path, shard_path
-        self.store = Path(store) if store else None
         self.device = devices.pick(self.cfg["device"], self.cfg["precision"],
                                    log=lambda text: print(text, file=sys.stderr, flush=True))
         set_determinism(self.device)
         self.info = io.read_json(info_path)
         self.n = len(np.load(shard_path, mmap_mode="r"))
         self.m = self.n * self.info.get("tokens_per_example", 1)  # the shard's size in the data's unit
-        # Everything a finished trial's bytes depend on besides its own (family, width, lr, seed):
-        # the training code as the engines list it (steps.py, code()), the data and the versions.
-        self.inputs = {
-            "data": [_sha256(info_path), _sha256(shard_path)],
-            "device": self.device.type,
-            "versions": [__version__, torch.__version__],
-        }
-
-    @functools.cache
-    def code(self, family: str) -> str:
-        """Hash of the training code and of `family`'s own model module: editing another family's
-        module leaves this family's finished trials valid (copied from the store, not retrained)."""
-        from .steps import code_files
-
-        return hashlib.sha256(b"".join(_sha256(f).encode() for f in code_files("train", self.params, family=family))).hexdigest()
+        self.store = store.Store(store_root, params, info_path, shard_path, self.device.type, self.m)
 
     @functools.cached_property
     def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -364,111 +319,81 @@ class Batch:
 
     def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int,
                     train_cfg: dict | None = None) -> dict:
-        """The trial's fingerprint under this batch's train settings (or `train_cfg`)."""
-        return {"trial": [k, self.m, family, module, width, lr, seed], "train": self.cfg if train_cfg is None else train_cfg,
-                "code": self.code(family), **self.inputs}
-
-    def work_dir(self, k: int, family: str, name: str, fingerprint: dict, out: Path) -> Path:
-        """Where the trial trains and keeps its checkpoint: in the store, under its fingerprint,
-        where neither engine deletes it; without a store, its own folder."""
-        return out if self.store is None else store_dir(self.store, k, family, name, fingerprint)
-
-    def keeps_final(self, k: int) -> bool:
-        """Whether a run on shard k keeps its last state for the audit: k is one of the
-        `audit.shards` largest. Read from the audit's section, not train's: it changes no trial's
-        bytes, only what the store keeps (a run on another shard is audited from the start)."""
-        n = self.params.get("audit", {}).get("shards", 0)
-        return bool(n) and k in sorted(self.params["shards"]["exponents"])[-n:]
-
-
-def store_dir(store: Path, k: int, family: str, name: str, fingerprint: dict) -> Path:
-    key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
-    return store / f"k{k}" / family / name / key
+        """The trial's fingerprint under this group's train settings (or `train_cfg`)."""
+        return self.store.fingerprint(k, family, module, width, lr, seed, self.cfg if train_cfg is None else train_cfg)
 
 
 def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str, out_dir: str,
-               store: str | None = None) -> list[dict]:
+               store_root: str | None = None) -> list[dict]:
     """Every trial of `family` on shard k, one after another in one process (one start-up for all),
     each into out_dir/<trial name>: one job under Snakemake and DVC alike. Each trial seeds
     itself, so it gives the same bytes as when it runs alone. With a store, a trial finished
-    before (by a batch that was killed, or before a grid edit) is copied from it, not retrained."""
-    batch = Batch(params, pool_dir, info_path, shard_path, store)
+    before (by a job that was killed, or before a grid edit) is copied from it, not retrained."""
+    group = TrialGroup(params, pool_dir, info_path, shard_path, store_root)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [run_trial(batch, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
+    return [run_trial(group, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
             for t in study.trials_for_shard(params, k, family)]
 
 
 def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str,
-        width: int, lr: float, seed: int, out_dir: str, store: str | None = None, origin: dict | None = None) -> dict:
-    """One trial alone: the same bytes as the same trial inside a batch. `origin` (the audit's):
+        width: int, lr: float, seed: int, out_dir: str, store_root: str | None = None, origin: dict | None = None) -> dict:
+    """One trial alone: the same bytes as the same trial inside a group. `origin` (the audit's):
     {"train": the original run's train settings, "store": where it trained}: go on from its last
     state when this run would repeat it (continuable), else train from the start."""
-    batch = Batch(params, pool_dir, info_path, shard_path, store)
-    return run_trial(batch, k, family, width, lr, seed, Path(out_dir), origin)
+    group = TrialGroup(params, pool_dir, info_path, shard_path, store_root)
+    return run_trial(group, k, family, width, lr, seed, Path(out_dir), origin)
 
 
-TRIAL_FILES = ("history.csv", "model.pt", "run.json", "metrics.json")  # metrics.json last: it marks a finished trial
-
-
-def publish(work: Path, out: Path) -> None:
-    """Copy a finished trial from its store folder to its own folder, metrics.json last."""
-    if work == out:
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    for name in TRIAL_FILES:
-        with io.atomic_path(out / name) as tmp:
-            shutil.copyfile(work / name, tmp)
-
-
-def continue_original(trial: Trial, batch: Batch, origin: dict, key: tuple, progress: Progress) -> int:
+def continue_original(trial: Trial, group: TrialGroup, origin: dict, key: tuple, progress: Progress) -> int:
     """Load the original run's last state (key: k, family, module, width, lr, seed under
     origin["train"], from origin["store"]) if this run repeats it up to there; the step it goes
     on from (0: from the start)."""
-    if not continuable(origin["train"], batch.cfg, batch.n):
+    if not continuable(origin["train"], group.cfg, group.n):
         return 0
     k, family, _, width, lr, seed = key
-    fingerprint = batch.fingerprint(*key, train_cfg=origin["train"])
-    path = store_dir(Path(origin["store"]), k, family, study.trial_name(width, lr, seed), fingerprint) / FINAL
-    step = resume(trial, path, fingerprint, batch.device, progress)
+    fingerprint = group.fingerprint(*key, train_cfg=origin["train"])
+    path = store.folder(Path(origin["store"]), k, family, study.trial_name(width, lr, seed), fingerprint) / store.FINAL
+    step = resume(trial, path, fingerprint, group.device, progress)
     if step:
         progress.line(f"going on from step {step}, where the original run stopped early (same steps up to there)")
     return step
 
 
-def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: int, out: Path,
+def run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, seed: int, out: Path,
               origin: dict | None = None) -> dict:
-    params, cfg, device = batch.params, batch.cfg, batch.device
+    params, cfg, device = group.params, group.cfg, group.device
     module = study.family_module(params, family)
-    name = f"k{k} (m={batch.m}) {family} w{width} lr{lr} s{seed}"
-    fingerprint = batch.fingerprint(k, family, module, width, lr, seed)
-    work = batch.work_dir(k, family, study.trial_name(width, lr, seed), fingerprint, out)
+    shard = study.shard_name(k)
+    name = f"{shard} (m={group.m}) {family} w{width} lr{lr} s{seed}"
+    fingerprint = group.fingerprint(k, family, module, width, lr, seed)
+    work = group.store.work_dir(k, family, study.trial_name(width, lr, seed), fingerprint, out)
     if work != out and (work / "metrics.json").exists():
         print(f"train {name}: finished before with the same code, settings and data; copied from {work}",
               file=sys.stderr, flush=True)
-        publish(work, out)
+        store.publish(work, out)
         return io.read_json(out / "metrics.json")
     work.mkdir(parents=True, exist_ok=True)
 
-    sets = batch.sets
+    sets = group.sets
     started = time.perf_counter()
     builder = registry.load("model", module)
     terms = getattr(builder, "loss_terms", None)  # a family's own loss (CTC for speech), else cross-entropy
     x_train, y_train = sets["train"]
-    n = batch.n
+    n = group.n
 
     torch.manual_seed(seed)  # initial weights
-    model = builder.build(width, tuple(batch.info["input_shape"]), batch.info["n_classes"]).to(device)
+    model = builder.build(width, tuple(group.info["input_shape"]), group.info["n_classes"]).to(device)
     rule = stopping_rule(cfg, n)
-    trial = Trial(model, lr, cfg, rule, seed, n, device)
+    trial = Trial(model, lr, cfg, rule, seed, n)
     batch_size = min(cfg["batch_size"], n)
     budget = rule["budget"]
 
     progress = Progress(budget, f"train {name}")
-    ckpt_path = work / CHECKPOINT
+    ckpt_path = work / store.CHECKPOINT
     resumed_from = resume(trial, ckpt_path, fingerprint, device, progress)
     if not resumed_from and origin is not None:
-        resumed_from = continue_original(trial, batch, origin, (k, family, module, width, lr, seed), progress)
+        resumed_from = continue_original(trial, group, origin, (k, family, module, width, lr, seed), progress)
 
     progress.line(f"train {name}: {count_params(model)} params, budget {budget} steps, batch {batch_size}, "
                   f"evaluating every {rule['eval_every']} steps, patience {rule['patience']} evaluations, "
@@ -484,15 +409,14 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
         signal.signal(signal.SIGTERM, previous_handler)
         progress.close()
 
-    if stopped == "early" and work != out and batch.keeps_final(k):
-        with io.atomic_path(work / FINAL) as tmp:
-            torch.save({"fingerprint": fingerprint, "trial": trial.state_dict()}, tmp)
+    if stopped == "early" and work != out and group.store.keeps_final(k):
+        store.save_state(work / store.FINAL, fingerprint, trial.state_dict())
     model.load_state_dict(trial.best["state"])
     seconds = time.perf_counter() - started
     metrics = {
         "status": "ok" if stopped != "diverged" else "failed",
         "stopped": stopped,
-        "shard": f"k{k}", "k": k, "size": batch.m,
+        "shard": shard, "k": k, "size": group.m,
         "family": family, "module": module, "width": width, "lr": lr, "seed": seed,
         "params": count_params(model),
         "steps": trial.step, "best_step": trial.best["step"], "budget": budget,
@@ -504,7 +428,7 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
     extra = getattr(builder, "extra_metrics", None)  # a family's own scores of the final model (BLEU)
     if extra is not None and stopped != "diverged":
         with devices.autocast(device, cfg["precision"]):
-            metrics.update({f"test_{name}": value for name, value in extra(model, *sets["test"], batch.info).items()})
+            metrics.update({f"test_{name}": value for name, value in extra(model, *sets["test"], group.info).items()})
     progress.line(f"done: {stopped} at step {trial.step}, best step {trial.best['step']}, "
                   f"val_loss {metrics['val_loss']:.4f}, test_error {metrics['test_error']:.4f}, {seconds:.1f}s")
 
@@ -528,5 +452,5 @@ def run_trial(batch: Batch, k: int, family: str, width: int, lr: float, seed: in
     })
     io.write_json(work / "metrics.json", metrics)  # last: its presence means the trial is done
     ckpt_path.unlink(missing_ok=True)
-    publish(work, out)
+    store.publish(work, out)
     return metrics

@@ -1,8 +1,11 @@
 """Datasets. A dataset is a module with:
 
-    N_CLASSES: int | None          # classes (vocabulary size for text); None if make_splits reports it
+    N_CLASSES: int                 # classes
     AVAILABLE: int | None          # how many examples exist (None: unlimited, generated)
     UNIT = "examples"              # optional: what params' sizes count ("characters", "words")
+    LOSS_PER = "example"           # optional: what one loss value is averaged over ("character"): a
+                                   # fact of its own, not the size unit (translation counts pairs,
+                                   # its loss is per target character)
     def make(n: int, seed: int, **options) -> tuple[np.ndarray, np.ndarray]:
         '''n examples (x float32 of shape [n, ...], y int64 class ids), deterministic in seed.'''
 
@@ -10,7 +13,7 @@
 permutation. `options` is params.yaml's data.options, passed as keyword arguments.
 
 A dataset that must hold data out its own way (text by whole file, CIFAR-10's own test batch)
-defines instead
+defines instead (and needs neither N_CLASSES nor AVAILABLE: it reports the one and checks the other)
 
     def make_splits(sizes: dict[str, int], seed: int, **options) -> dict:
         '''sizes: {"pool", "val", "test"} in UNITs. Returns {"pool": (x, y), "val": (x, y),

@@ -39,7 +39,6 @@ from .. import io as sio
 from ..errors import ScalelabError
 
 N_CLASSES = 10
-AVAILABLE = None  # make_splits checks sizes itself: 50,000 training and 10,000 test images
 UNIT = "examples"
 
 FILENAME = "cifar-10-python.tar.gz"

@@ -67,9 +67,8 @@ from . import IGNORE, audio
 from .text import SPLIT_ORDER, check_whole_number
 from .translation import catalog_files, catalog_pairs
 
-N_CLASSES = None  # from the pool's vocabulary, reported by make_splits
-AVAILABLE = None
 UNIT = "utterances"
+LOSS_PER = "target character"  # sizes count utterances, the CTC loss is per character of the transcript
 BLANK, UNK = 0, 1  # the CTC blank must be 0 (models/speech_ds2.py)
 SPECIALS = ["<blank>", "<unk>"]
 VOICES = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029")

@@ -16,8 +16,8 @@ import numpy as np
 from . import text
 
 N_CLASSES = 256
-AVAILABLE = None  # make_splits checks the corpus itself
 UNIT = "characters"
+LOSS_PER = "character"  # a loss value is the mean over next-character predictions
 
 
 def make_splits(sizes: dict, seed: int, files: str | None = None, context: int = 128) -> dict:

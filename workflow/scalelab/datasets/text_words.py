@@ -24,9 +24,8 @@ import numpy as np
 
 from . import text
 
-N_CLASSES = None  # from the pool's vocabulary, reported by make_splits
-AVAILABLE = None
 UNIT = "words"
+LOSS_PER = "word"  # a loss value is the mean over next-word predictions
 UNK = "<unk>"
 WORD = re.compile(r"\w+|[^\w\s]")
 

@@ -57,9 +57,8 @@ from ..errors import ScalelabError
 from . import IGNORE
 from .text import SPLIT_ORDER, check_whole_number, deal_whole
 
-N_CLASSES = None  # from the pool's vocabulary, reported by make_splits
-AVAILABLE = None
 UNIT = "pairs"
+LOSS_PER = "target character"  # sizes count sentence pairs, the loss is per character of the translation
 PAD, BOS, EOS, UNK = 0, 1, 2, 3  # the seq2seq families rely on PAD = 0 (models/seq2seq.py)
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 
