@@ -15,6 +15,9 @@ import pandas as pd
 from . import fit, forecast
 from .sizing import MAX_WIDTH
 
+# The sections that rest on wall-clock seconds (cost.json): the rest of the page is the same bytes run to run.
+COST_SECTION, PLAN_SECTION = "What it costs", "What to run next"
+
 def _fmt(v, digits=3) -> str:
     if v is None:
         return "-"
@@ -179,7 +182,7 @@ def cost_markdown(pred: dict, costs: dict) -> list[str]:
     """What the study cost, how cost grows with m, and what each prediction would cost to train."""
     unit = costs["unit"]
     priced = costs["study_money"] is not None
-    lines = ["## What it costs", "",
+    lines = [f"## {COST_SECTION}", "",
              f"The study so far: {_hours(costs['study_hours'])} {unit} over {costs['trials_timed']} trials"
              + (f" ({costs['study_money']:,.2f} at your prices)" if costs["study_money"] is not None else "") + "."]
     laws = costs["laws"]
@@ -236,7 +239,7 @@ def plan_markdown(costs: dict, metric: str) -> list[str]:
     p = costs["plan"]
     head = p["headline"]
     unit = p["unit"]
-    lines = ["## What to run next", "",
+    lines = [f"## {PLAN_SECTION}", "",
              f"The headline prediction, {metric} at {head['multiplier']:g}x the largest shard (m = {_fmt(head['size'])}), has a "
              f"95% interval spanning a factor {head['width_factor']:.2f} (high / low). Each step below was simulated "
              f"{p['worlds']} times: outcomes drawn from the current forecast (its extrapolation spread, and "
