@@ -83,6 +83,17 @@ def turn_of(m, log_eps, sigma, resid) -> float | None:
     return float(np.asarray(m, float)[low]) if bool(np.all(after - log_eps[low] > SLOPE_SIGMAS * se)) else None
 
 
+def shape_warning(shape: dict) -> str | None:
+    """What a reader must be told before trusting any number of this curve."""
+    if shape["shape"] == "rising":
+        return (f"the error RISES with data (m^{shape['slope']:+.3f}, standard error {shape['slope_se']:.3f}): "
+                "check the metric (lower must be better), the trials' convergence and the shards; the forecast is its level")
+    if shape["turn"] is not None:
+        return (f"the curve turns: it falls to m = {shape['turn']:g}, then rises at every larger size by more than "
+                "its noise; predictions past the turn assume it stops rising")
+    return None
+
+
 def residual_scale(resid, n_params: int) -> float:
     resid = np.asarray(resid, float)
     return float(math.sqrt(np.sum(resid**2) / max(len(resid) - n_params, 1)))

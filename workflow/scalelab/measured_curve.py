@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fit, io, laws
+from . import backtest, fit, io, laws
 from .errors import ScalelabError
 
 
@@ -129,8 +129,8 @@ def backtest_table(points: str, best_guess: float | None) -> str:
     except ScalelabError as exc:
         raise ScalelabError(str(exc)) from None
     curve = fit.Curve(m, eps, noise["sigma"], best_guess)
-    bt = fit.backtest(curve, list(laws.LAWS))
-    chosen, why = fit.choose_law(bt, "auto", curve, fit.noise_tolerance(curve, bt))
+    bt = backtest.backtest(curve, list(laws.LAWS))
+    chosen, why = backtest.choose_law(bt, "auto", curve, backtest.noise_tolerance(curve, bt))
     head = ["law"] + [f"last {h}" for h in bt["holdouts"]] + ["mean", "rank"]
     lines = [" ".join(f"{h:>11}" for h in head)]
     for r in sorted(bt["rows"], key=lambda r: (r.get("rank", 99), r["law"])):
