@@ -167,7 +167,7 @@ def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
     problem the paper finds parallel lines (one beta_g), offset by their intercepts."""
     whole = io.read_json(fit_json)
     for i, family in enumerate(whole["families"]):
-        result, _ = fit_step.load(fit_json, family)
+        result = fit_step.load(fit_json, family)
         rows = best[best["family"] == family].sort_values("size")
         color = f"C{i}"
         ax.plot(rows["size"], rows[result["metric"]], "o", color=color, ms=3, zorder=3)
@@ -260,7 +260,7 @@ def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path
     all_trials = pd.read_csv(Path(tables_dir) / "trials.csv")
     all_best = pd.read_csv(Path(tables_dir) / "best.csv")
     primary = io.read_json(fit_json)["family"]
-    result, _ = fit_step.load(fit_json, primary)
+    result = fit_step.load(fit_json, primary)
     trials = all_trials[all_trials["family"] == primary]
     best = all_best[all_best["family"] == primary].sort_values("size")
     metric = result["metric"]

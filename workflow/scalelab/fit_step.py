@@ -122,8 +122,8 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
     return result
 
 
-def load(fit_json: str | Path, family: str | None = None) -> tuple[dict, pd.DataFrame]:
-    """One family's fit (the primary one by default) and its bootstrap samples, joined the way the
+def load(fit_json: str | Path, family: str | None = None) -> dict:
+    """One family's fit (the primary one by default) with its bootstrap samples, joined the way the
     fit functions expect."""
     whole = io.read_json(fit_json)
     family = family or whole["family"]
@@ -133,4 +133,4 @@ def load(fit_json: str | Path, family: str | None = None) -> tuple[dict, pd.Data
     theta = [c for c in samples.columns if c.startswith(THETA_PREFIX)]  # in order, as many as the widest law drawn
     result["samples"] = fit.Draws(samples["law"].to_numpy(dtype=object), samples[theta].to_numpy(float))
     result["size_samples"] = samples[SIZE_COLUMNS].to_numpy()
-    return result, samples
+    return result
