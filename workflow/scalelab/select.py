@@ -15,6 +15,7 @@ seconds and device, from its run.json: the one table that differs between two ru
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
