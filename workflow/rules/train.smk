@@ -12,13 +12,14 @@ rule train:
     input:
         pool=POOL_FILES,
         info="data/pool.json",
-        shard="data/shards/k{k}.npy",
+        shard=SHARD_FILE,
         code=lambda wildcards: code("train", wildcards.family),
     output:
         trials=directory(BATCH_DIR),
     params:
         **step_params("train"),
         family=lambda wildcards: config["models"][wildcards.family],
+        pool_dir=lambda wildcards, input: folder(input.pool),
     log:
         "logs/train/k{k}/{family}.log",
     threads: 1
@@ -29,4 +30,4 @@ rule train:
         lambda wildcards: f"trials_k{wildcards.k}"
     shell:
         "scalelab train --k {wildcards.k} --family {wildcards.family} --all"
-        " --shard {input.shard} --out-dir {output.trials} 2> {log}"
+        " --pool-dir {params.pool_dir} --info {input.info} --shard {input.shard} --out-dir {output.trials} 2> {log}"
