@@ -86,8 +86,8 @@ def choose_law(bt: dict, requested: str, curve=None, tolerance: float = 0.0) -> 
 
     def rank(r):
         # The plateau law first: its beta_g is the slope of the power-law region by construction,
-        # where M4's c trades off against its k (in simulation its 95% intervals missed the true
-        # exponent a third of the time, bench/README.md); then the smallest AICc.
+        # where M4's c trades off against its k, which leaves its exponent poorly pinned down;
+        # then the smallest AICc.
         return (r["law"] != "plateau", aicc(curve.fit(laws.get(r["law"]))) if curve is not None else 0.0, r["law"])
 
     chosen = min(tied, key=rank)
@@ -102,8 +102,7 @@ def choose_law(bt: dict, requested: str, curve=None, tolerance: float = 0.0) -> 
 
 # Backtest errors closer than this many times the held-out points' noise tie. Each score rests on
 # 1-3 noisy held-out points and on a fit to noisy points, so one sigma ties too little: picking
-# the winner by a hair then costs coverage. In simulation (bench/README.md, 40 curves) the 95%
-# intervals of `auto` covered the true beta_g 0.70 of the time at 1 sigma, 0.80 at 2, 0.90 at 3.
+# the winner by a hair then costs the intervals their coverage (bench/README.md).
 TIE_SIGMAS = 3.0
 
 
@@ -137,10 +136,9 @@ def aicc(fitted: laws.Fitted) -> float:
 def law_weights(bt: dict, chosen: str, requested: str, tolerance: float) -> dict[str, float]:
     """How much of `auto`'s bootstrap each law gets: exp(-1/2 (excess / tolerance)^2), the excess
     being its backtest error above the best one, normalised to sum to 1. Laws within the tie
-    tolerance keep at least 0.6 of the best one's weight, laws 3 tolerances off about 1%. In
-    simulation (bench/README.md, 200 curves) the chosen law's bootstrap alone covered the true
-    exponent 0.895 of the time, missing every curve where the pick was wrong; this mixture 0.95.
-    A named law keeps all its weight."""
+    tolerance keep at least 0.6 of the best one's weight, laws 3 tolerances off about 1%. The
+    chosen law's bootstrap alone would miss the truth on every curve where the pick is wrong; the
+    mixture carries that doubt into the intervals (bench/README.md). A named law keeps all its weight."""
     scored = {r["law"]: r["mean"] for r in bt["rows"] if r["law"] != "persistence" and r["mean"] is not None}
     if requested != "auto" or tolerance <= 0 or chosen not in scored:
         return {chosen: 1.0}

@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--predict", type=_floats, default=[], help="sizes to predict the error at, e.g. 1e6,1e7")
     s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes); helps find the small-data region")
     s.add_argument("--bootstrap", type=int, default=100,
-                   help="bootstrap refits for the 95%% intervals (default 100: the simulation study's coverage, 0.95, was "
-                        "measured with 100; the pipeline's fit.bootstrap is 400)")
+                   help="bootstrap refits for the 95%% intervals (default 100, the count the simulation study calibrated "
+                        "them with, bench/README.md; the pipeline's fit.bootstrap is 400)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--min-points", type=int, default=3)
     s.add_argument("--law", default="auto", choices=["auto", *LAWS],

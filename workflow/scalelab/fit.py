@@ -8,7 +8,7 @@ Pure functions on arrays; no files. The steps, for one curve of errors eps at si
 2. shape: does the curve fall at all (forecast.shape_of)? One that does not (or rises) is
    answered by its level and the `flat` trend law, never refused; a turn back up is flagged.
 3. regions: the small-data region (error near guessing, flatter than the law after it) is found
-   as before (`power_law_start`); laws that only describe the power-law region (power, hestness)
+   by `power_law_start`; laws that only describe the power-law region (power, hestness)
    are fitted after it, the others model the bend and use every point.
 4. backtest: each law is refitted without the curve's last points and scored by how well it
    predicts them, next to persistence (backtest.py).
