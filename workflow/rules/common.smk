@@ -10,7 +10,8 @@ localrules: all, prepare, shard, select, fit, figures, predict
 
 SHARD_SIZES = study.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])
-# Folders a step takes whole (its files are named below, or by the rules from these).
+# Folders a step takes whole, with the files in them that rules declare: a rule passes the folder
+# (the folder of files a rule names itself is found by folder()).
 POOL_DIR = "data/pool"
 SHARDS_DIR = "data/shards"
 TRIALS_DIR = "results/trials"

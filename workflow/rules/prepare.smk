@@ -7,8 +7,7 @@ rule prepare:
         info="data/pool.json",
     params:
         **step_params("prepare"),
-        pool_dir=lambda wildcards, output: folder(output.pool),
     log:
         "logs/prepare.log",
     shell:
-        "scalelab prepare --pool-dir {params.pool_dir} --info {output.info} 2> {log}"
+        "scalelab prepare --pool-dir {POOL_DIR} --info {output.info} 2> {log}"

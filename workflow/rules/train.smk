@@ -19,7 +19,6 @@ rule train:
     params:
         **step_params("train"),
         family=lambda wildcards: config["models"][wildcards.family],
-        pool_dir=lambda wildcards, input: folder(input.pool),
     log:
         "logs/train/k{k}/{family}.log",
     threads: 1
@@ -30,4 +29,4 @@ rule train:
         lambda wildcards: f"trials_k{wildcards.k}"
     shell:
         "scalelab train --k {wildcards.k} --family {wildcards.family} --all"
-        " --pool-dir {params.pool_dir} --info {input.info} --shard {input.shard} --out-dir {output.trials} 2> {log}"
+        " --pool-dir {POOL_DIR} --info {input.info} --shard {input.shard} --out-dir {output.trials} 2> {log}"
