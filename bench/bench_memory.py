@@ -43,7 +43,7 @@ def main() -> None:
             "train", "--k", str(args.k), "--family", args.family, "--all", "--shard", f"data/shards/k{args.k}.npy",
             "--out-dir", f"{tmp}/trials", "--store", ""],
         "select": ["select", "--out-dir", f"{tmp}/tables"],
-        "fit": ["fit", "--out", f"{tmp}/fit.json"],
+        "fit": ["fit", "--out", f"{tmp}/fit.json", "--samples", f"{tmp}/fit_samples.csv"],
         "figures": ["figures", "--out-dir", f"{tmp}/figures"],
         "predict": ["predict", "--out", f"{tmp}/predictions.json", "--summary", f"{tmp}/summary.md",
                     "--metrics", f"{tmp}/metrics.json"],

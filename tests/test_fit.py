@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import cli
 
-from scalelab import exponents, fit, io, laws, simulate
+from scalelab import backtest, exponents, fit, io, laws, simulate
 from scalelab.errors import ScalelabError
 
 SIZES = 2.0 ** np.arange(7, 19)  # 12 shards, 2^7 .. 2^18
@@ -59,7 +59,7 @@ def test_plateau_law_recovers_the_exponent_without_a_cut():
 def test_backtest_table_scores_every_law_and_persistence():
     _, seeds = draw("plateau", seed=4)
     curve = fit.Curve(SIZES, np.median(seeds, axis=1), fit.seed_noise(list(seeds))["sigma"], E0)
-    bt = fit.backtest(curve, list(laws.LAWS))
+    bt = backtest.backtest(curve, list(laws.LAWS))
     assert bt["holdouts"] == [1, 2, 3]
     rows = {r["law"]: r for r in bt["rows"]}
     assert set(rows) == set(laws.LAWS) | {"persistence"}
@@ -74,7 +74,7 @@ def test_backtest_table_scores_every_law_and_persistence():
 def test_backtest_skips_splits_that_leave_too_few_points():
     _, seeds = draw("hestness", seed=0)
     curve = fit.Curve(SIZES[:6], np.median(seeds, axis=1)[:6], None, E0)
-    bt = fit.backtest(curve, ["power", "broken"])
+    bt = backtest.backtest(curve, ["power", "broken"])
     assert bt["holdouts"] == [1, 2]  # 6 points: holding out 3 would leave fewer than 4
     broken = next(r for r in bt["rows"] if r["law"] == "broken")
     assert broken["mean"] is None and broken["errors"] == {"1": None, "2": None}  # 6 parameters need 7 points
@@ -127,15 +127,15 @@ def test_simulated_truths_have_the_three_regions_and_the_stated_exponent(truth_l
 def test_law_weights_follow_the_backtest():
     bt = {"rows": [{"law": "plateau", "mean": 0.10}, {"law": "m4", "mean": 0.13}, {"law": "power", "mean": 0.19},
                    {"law": "broken", "mean": None}, {"law": "persistence", "mean": 0.5}]}
-    w = fit.law_weights(bt, "plateau", "auto", tolerance=0.03)
+    w = backtest.law_weights(bt, "plateau", "auto", tolerance=0.03)
     assert set(w) == {"plateau", "m4", "power"} and sum(w.values()) == pytest.approx(1.0)
     assert w["m4"] / w["plateau"] == pytest.approx(np.exp(-0.5))  # one tolerance off
     assert w["power"] / w["plateau"] == pytest.approx(np.exp(-4.5))  # three off: about 1%
-    assert fit.law_weights(bt, "m4", "m4", tolerance=0.03) == {"m4": 1.0}  # a named law is taken whole
-    assert fit.law_weights(bt, "plateau", "auto", tolerance=0.0) == {"plateau": 1.0}  # no noise to judge ties by
-    counts = fit.allocate(w, 100)
+    assert backtest.law_weights(bt, "m4", "m4", tolerance=0.03) == {"m4": 1.0}  # a named law is taken whole
+    assert backtest.law_weights(bt, "plateau", "auto", tolerance=0.0) == {"plateau": 1.0}  # no noise to judge ties by
+    counts = backtest.allocate(w, 100)
     assert sum(counts.values()) == 100 and counts["plateau"] > counts["m4"] > counts["power"] > 0
-    assert fit.allocate({"a": 0.995, "b": 0.005}, 10) == {"a": 10}
+    assert backtest.allocate({"a": 0.995, "b": 0.005}, 10) == {"a": 10}
 
 
 def test_auto_mixes_the_laws_it_cannot_tell_apart():

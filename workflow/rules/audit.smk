@@ -23,4 +23,4 @@ rule audit:
     resources:
         gpu=0 if config["train"]["device"] == "cpu" else 1,
     shell:
-        "scalelab audit --best {input.best} --shards-dir data/shards --out-dir {output.trials} --out {output.audit} --jobs {threads} 2> {log}"
+        "scalelab audit --best {input.best} --pool-dir {POOL_DIR} --info {input.info} --shards-dir {SHARDS_DIR} --out-dir {output.trials} --out {output.audit} --jobs {threads} 2> {log}"

@@ -10,8 +10,14 @@ localrules: all, prepare, shard, select, fit, figures, predict
 
 SHARD_SIZES = study.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])
-POOL_FILES = [str(p) for p in split_paths("data/pool").values()]
-BATCH_DIR = "results/trials/k{k}/{family}"  # one family's trials on one shard: one train job
+# Folders a step takes whole, with the files in them that rules declare: a rule passes the folder
+# (the folder of files a rule names itself is found by folder()).
+POOL_DIR = "data/pool"
+SHARDS_DIR = "data/shards"
+TRIALS_DIR = "results/trials"
+POOL_FILES = [str(p) for p in split_paths(POOL_DIR).values()]
+SHARD_FILE = SHARDS_DIR + "/k{k}.npy"
+BATCH_DIR = TRIALS_DIR + "/k{k}/{family}"  # one family's trials on one shard: one train job
 
 
 def code(step, family=None):
@@ -23,6 +29,15 @@ def code(step, family=None):
 def step_params(step):
     """The params.yaml keys `step` reads, as rule params: editing one reruns the step (steps.py)."""
     return param_values(step, config)
+
+
+def folder(*paths):
+    """The one folder holding `paths` (files, or lists of them): what a rule passes to a step that
+    takes a folder, derived from the files the rule declares."""
+    folders = {os.path.dirname(p) for item in paths for p in ([item] if isinstance(item, str) else item)}
+    if len(folders) != 1:
+        raise ValueError(f"expected files in one folder, got {sorted(folders)}")
+    return folders.pop()
 
 
 def trial_batches():

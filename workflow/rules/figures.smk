@@ -8,10 +8,12 @@ rule figures:
         samples="results/fit_samples.csv",
         code=code("figures"),
     output:
-        [report(f, caption=f"../report/{Path(f).stem}.rst", category="Figures") for f in FIGURES],
+        figures=[report(f, caption=f"../report/{Path(f).stem}.rst", category="Figures") for f in FIGURES],
     params:
         **step_params("figures"),
+        tables_dir=lambda wildcards, input: folder(input.trials, input.best, input.timing),
+        out_dir=lambda wildcards, output: folder(output.figures),
     log:
         "logs/figures.log",
     shell:
-        "scalelab figures --tables-dir results/tables --fit {input.fit} --out-dir results/figures 2> {log}"
+        "scalelab figures --tables-dir {params.tables_dir} --fit {input.fit} --samples {input.samples} --out-dir {params.out_dir} 2> {log}"

@@ -14,4 +14,5 @@ rule fit:
     log:
         "logs/fit.log",
     shell:
-        "scalelab fit --best {input.best} --trials {input.trials} --audit {input.audit} --info {input.info} --out {output.fit} 2> {log}"
+        "scalelab fit --best {input.best} --trials {input.trials} --audit {input.audit} --info {input.info}"
+        " --out {output.fit} --samples {output.samples} 2> {log}"

@@ -15,8 +15,9 @@ rule predict:
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
         **step_params("predict"),
+        tables_dir=lambda wildcards, input: folder(input.best, input.trials, input.timing),
     log:
         "logs/predict.log",
     shell:
-        "scalelab predict --fit {input.fit} --tables-dir results/tables --info {input.info}"
+        "scalelab predict --fit {input.fit} --samples {input.samples} --tables-dir {params.tables_dir} --info {input.info}"
         " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} --cost {output.cost} 2> {log}"

@@ -10,4 +10,4 @@ rule prepare:
     log:
         "logs/prepare.log",
     shell:
-        "scalelab prepare --pool-dir data/pool --info {output.info} 2> {log}"
+        "scalelab prepare --pool-dir {POOL_DIR} --info {output.info} 2> {log}"

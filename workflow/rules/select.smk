@@ -1,7 +1,7 @@
 # Tabulate every trial and pick each shard's best configuration (median over seeds).
 rule select:
     input:
-        trial_batches(),
+        batches=trial_batches(),
         code=code("select"),
     output:
         trials=report("results/tables/trials.csv", caption="../report/trials.rst", category="Tables"),
@@ -9,7 +9,8 @@ rule select:
         timing="results/tables/timing.csv",
     params:
         **step_params("select"),
+        tables_dir=lambda wildcards, output: folder(output),
     log:
         "logs/select.log",
     shell:
-        "scalelab select --trials-dir results/trials --out-dir results/tables 2> {log}"
+        "scalelab select --trials-dir {TRIALS_DIR} --out-dir {params.tables_dir} 2> {log}"

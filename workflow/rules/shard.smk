@@ -6,11 +6,11 @@ rule shard:
         info="data/pool.json",
         code=code("shard"),
     output:
-        "data/shards/k{k}.npy",
+        shard=SHARD_FILE,
     params:
         **step_params("shard"),
     log:
         "logs/shard/k{k}.log",
     priority: lambda wildcards: int(wildcards.k)
     shell:
-        "scalelab shard --k {wildcards.k} --info {input.info} --out {output} 2> {log}"
+        "scalelab shard --k {wildcards.k} --info {input.info} --out {output.shard} 2> {log}"

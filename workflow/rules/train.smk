@@ -12,7 +12,7 @@ rule train:
     input:
         pool=POOL_FILES,
         info="data/pool.json",
-        shard="data/shards/k{k}.npy",
+        shard=SHARD_FILE,
         code=lambda wildcards: code("train", wildcards.family),
     output:
         trials=directory(BATCH_DIR),
@@ -29,4 +29,4 @@ rule train:
         lambda wildcards: f"trials_k{wildcards.k}"
     shell:
         "scalelab train --k {wildcards.k} --family {wildcards.family} --all"
-        " --shard {input.shard} --out-dir {output.trials} 2> {log}"
+        " --pool-dir {POOL_DIR} --info {input.info} --shard {input.shard} --out-dir {output.trials} 2> {log}"

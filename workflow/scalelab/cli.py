@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--audit", default="results/audit.json", help="the convergence audit, carried into fit.json")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", default="results/fit.json")
+    s.add_argument("--samples", default="results/fit_samples.csv", help="where the bootstrap rows go (figures and predict read them)")
 
     s = sub.add_parser("fit-curve", help="fit a learning curve measured elsewhere (CSV with size,error)")
     s.add_argument("points", help="CSV with columns size,error (extra columns are ignored)")
@@ -97,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--predict", type=_floats, default=[], help="sizes to predict the error at, e.g. 1e6,1e7")
     s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes); helps find the small-data region")
     s.add_argument("--bootstrap", type=int, default=100,
-                   help="bootstrap refits for the 95%% intervals (default 100: the simulation study's coverage, 0.95, was "
-                        "measured with 100; the pipeline's fit.bootstrap is 400)")
+                   help="bootstrap refits for the 95%% intervals (default 100, the count the simulation study calibrated "
+                        "them with, bench/README.md; the pipeline's fit.bootstrap is 400)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--min-points", type=int, default=3)
     s.add_argument("--law", default="auto", choices=["auto", *LAWS],
@@ -111,10 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = step("figures", "draw the learning-curve and model-size figures")
     s.add_argument("--tables-dir", default="results/tables")
     s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--samples", default="results/fit_samples.csv", help="the fit's bootstrap rows")
     s.add_argument("--out-dir", default="results/figures")
 
     s = step("predict", "predictions and the summary page")
     s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--samples", default="results/fit_samples.csv", help="the fit's bootstrap rows")
     s.add_argument("--tables-dir", default="results/tables")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", default="results/predictions.json")
@@ -177,13 +180,13 @@ def dispatch(args: argparse.Namespace) -> None:
         audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs, args.store)
     elif args.step == "fit":
         from . import fit_step
-        fit_step.run(params, args.best, args.trials, args.info, args.out, args.audit)
+        fit_step.run(params, args.best, args.trials, args.info, args.out, args.samples, args.audit)
     elif args.step == "figures":
         from . import figures
-        figures.run(params, args.tables_dir, args.fit, args.out_dir)
+        figures.run(params, args.tables_dir, args.fit, args.samples, args.out_dir)
     elif args.step == "predict":
         from . import predict
-        predict.run(params, args.fit, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost)
+        predict.run(params, args.fit, args.samples, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,12 +162,12 @@ def val_loss_vs_params(ax, fig, trials: pd.DataFrame):
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="shard size m", pad=0.02)
 
 
-def families(ax, best: pd.DataFrame, fit_json: str, extend_to: float):
+def families(ax, best: pd.DataFrame, fit_json: str, samples_csv: str, extend_to: float):
     """Every family's best model per shard and fitted law on shared log-log axes: within one
     problem the paper finds parallel lines (one beta_g), offset by their intercepts."""
     whole = io.read_json(fit_json)
     for i, family in enumerate(whole["families"]):
-        result, _ = fit_step.load(fit_json, family)
+        result = fit_step.load(fit_json, samples_csv, family)
         rows = best[best["family"] == family].sort_values("size")
         color = f"C{i}"
         ax.plot(rows["size"], rows[result["metric"]], "o", color=color, ms=3, zorder=3)
@@ -253,14 +253,14 @@ def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[P
     return paths
 
 
-def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path]:
+def run(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
     plt = _setup()
     cfg = params["figures"]
     out = Path(out_dir)
     all_trials = pd.read_csv(Path(tables_dir) / "trials.csv")
     all_best = pd.read_csv(Path(tables_dir) / "best.csv")
     primary = io.read_json(fit_json)["family"]
-    result, _ = fit_step.load(fit_json, primary)
+    result = fit_step.load(fit_json, samples_csv, primary)
     trials = all_trials[all_trials["family"] == primary]
     best = all_best[all_best["family"] == primary].sort_values("size")
     metric = result["metric"]
@@ -284,7 +284,7 @@ def run(params: dict, tables_dir: str, fit_json: str, out_dir: str) -> list[Path
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(w, w * 0.8))
-    families(ax, all_best, fit_json, max(extend_to, float(best["size"].max()) * 2))
+    families(ax, all_best, fit_json, samples_csv, max(extend_to, float(best["size"].max()) * 2))
     paths += _save(fig, out, "families", cfg["formats"], cfg["dpi"])
     plt.close(fig)
 

@@ -8,21 +8,19 @@ Pure functions on arrays; no files. The steps, for one curve of errors eps at si
 2. shape: does the curve fall at all (forecast.shape_of)? One that does not (or rises) is
    answered by its level and the `flat` trend law, never refused; a turn back up is flagged.
 3. regions: the small-data region (error near guessing, flatter than the law after it) is found
-   as before (`power_law_start`); laws that only describe the power-law region (power, hestness)
+   by `power_law_start`; laws that only describe the power-law region (power, hestness)
    are fitted after it, the others model the bend and use every point.
-4. backtest: each law is refitted on the curve minus its last 1, 2 and 3 points and scored by
-   the error of its extrapolation to them (mean |log predicted - log observed|), next to
-   persistence (predicting the last observed value). Judge a law by what it predicts, never by R^2.
+4. backtest: each law is refitted without the curve's last points and scored by how well it
+   predicts them, next to persistence (backtest.py).
 5. forecast: what more data buys (forecast.py): the mean of the floor laws in log error, its 95%
    interval from the same backtest splits. Every prediction (`predict_error`, `predict_data`)
    reads it.
-6. law: `auto` takes the law with the smallest backtest error among those that could be
-   backtested on every split; or the one named in params.yaml. It reports the Hestness exponent.
+6. law: `auto` takes the best backtest within the noise, or the law named in params.yaml
+   (backtest.choose_law). It reports the Hestness exponent.
 7. intervals of the law's parameters: parametric bootstrap: a law's fitted curve plus noise of the
    measured size (seed spread, inflated when the law misses the points by more than that), refitted.
-   `auto` does not bet on its pick: its draws mix every backtested law, each weighted by how well
-   it predicted the held-out points (`law_weights`), so the intervals carry the doubt about which
-   law is right.
+   `auto`'s draws mix every backtested law by its backtest (backtest.law_weights), so the
+   intervals carry the doubt about which law is right.
 
 Conventions (Hestness et al. 2017): eps(m) ~ alpha * m^beta_g + gamma at large m, the model size
 s(m) = alpha_p * m^beta_p. Every law reports its large-m asymptote in those terms.
@@ -35,12 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import forecast, laws
+from . import backtest, forecast, laws
 from .errors import ScalelabError
 
 CI_LEVEL = 95.0
-HOLDOUTS = (1, 2, 3)  # backtest: predict the last 1, 2, 3 points from the rest
-MIN_TRAIN_POINTS = 4  # a backtest split keeps at least this many points to fit on
 NOISE_PRIOR_DOF = 4.0  # seed variances are shrunk towards the pooled one with this weight
 NOISE_FLOOR = 0.003  # log-error noise never below 0.3%: two seeds that agree prove little
 # The small-data region (power_law_start): params.yaml's fit.small_data_tolerance and
@@ -146,143 +142,6 @@ class Curve:
         return (self if n is None else self.prefix(n)).fit(law)
 
 
-def backtest(curve: Curve, names: list[str]) -> dict:
-    """Refit each law on the curve minus its last h points (h in HOLDOUTS, while MIN_TRAIN_POINTS
-    remain) and score its extrapolation: mean |log predicted - log observed| over the held-out
-    points (0.05 is about 5% off). Persistence predicts the last value it saw. Each row keeps its
-    predictions (for the backtest figure); `forecast` scores the mean of the floor laws the same
-    way, beside the rows, not among them: it is what predictions use, not a law to choose."""
-    n = len(curve.m)
-    splits = [h for h in HOLDOUTS if n - h >= MIN_TRAIN_POINTS]
-    predicted = {name: {} for name in [*names, "persistence"]}
-    for h in splits:
-        train, future_m = curve.prefix(n - h), curve.m[n - h:]
-        predicted["persistence"][h] = np.full(h, math.log(train.eps[-1]))
-        for name in names:
-            try:
-                predicted[name][h] = train.fit(laws.get(name)).log_error(future_m)
-            except ScalelabError:  # too few points on this split: not scored
-                continue
-    members = [name for name in forecast.ENSEMBLE if name in names]
-    mean_of_members = {h: np.mean([predicted[name][h] for name in members if h in predicted[name]], axis=0)
-                       for h in splits if any(h in predicted[name] for name in members)}
-    rows = [_backtest_row(name, by_cut, curve, splits) for name, by_cut in predicted.items()]
-    ranked = sorted((r for r in rows if r["mean"] is not None), key=lambda r: (r["mean"], r["law"]))
-    for rank, r in enumerate(ranked, 1):
-        r["rank"] = rank
-    return {"holdouts": splits, "metric": "mean |log predicted - log observed| on the held-out largest sizes",
-            "rows": rows, "forecast": _backtest_row("forecast", mean_of_members, curve, splits) if members else None}
-
-
-def _backtest_row(name: str, predicted: dict, curve: Curve, splits: list[int]) -> dict:
-    """One law's backtest: its error on each split (None where it could not be fitted), their mean
-    (None unless every split was scored), and what it predicted there."""
-    n = len(curve.m)
-    errors = {h: float(np.mean(np.abs(p - np.log(curve.eps[n - h:])))) for h, p in predicted.items()}
-    complete = bool(splits) and all(h in errors for h in splits)
-    return {"law": name, "errors": {str(h): errors.get(h) for h in splits},
-            "mean": float(np.mean(list(errors.values()))) if complete else None,
-            "predicted": {str(h): [float(v) for v in np.exp(p)] for h, p in predicted.items()}}
-
-
-def choose_law(bt: dict, requested: str, curve: Curve | None = None, tolerance: float = 0.0) -> tuple[str, str]:
-    """The law to report, and why. A named law is taken as asked. `auto`: of the laws backtested
-    on every split, those within `tolerance` (the noise of a held-out point, in log units) of the
-    best backtest error predict equally well as far as the data can tell; among them, laws that
-    describe the whole curve (not just its power-law region) come first, then the plateau law, then
-    the smallest AICc on the whole curve (fit against parameters). Persistence is the baseline."""
-    scored = [r for r in bt["rows"] if r["law"] != "persistence" and r["mean"] is not None]
-    persistence = next(r for r in bt["rows"] if r["law"] == "persistence")["mean"]
-    if requested != "auto":
-        return requested, f"set in params (fit.law: {requested})"
-    if not scored:
-        # Nothing to compare on: the paper's law if the points carry its 3 parameters, else the
-        # plain power law (2), fitted, like them, on the power-law region only.
-        n = len(curve.m) if curve is not None else 0
-        name = "hestness" if n >= laws.get("hestness").min_points else "power"
-        return name, f"{n} points are too few to backtest any law; the {name} law by default"
-    best_error = min(r["mean"] for r in scored)
-    tied = [r for r in scored if r["mean"] <= best_error + tolerance]
-    if any(laws.get(r["law"]).uses_small_data for r in tied):
-        tied = [r for r in tied if laws.get(r["law"]).uses_small_data]
-
-    def rank(r):
-        # The plateau law first: its beta_g is the slope of the power-law region by construction,
-        # where M4's c trades off against its k (in simulation its 95% intervals missed the true
-        # exponent a third of the time, bench/README.md); then the smallest AICc.
-        return (r["law"] != "plateau", aicc(curve.fit(laws.get(r["law"]))) if curve is not None else 0.0, r["law"])
-
-    chosen = min(tied, key=rank)
-    why = (f"backtest error {chosen['mean']:.4f} (mean |log error| predicting the last "
-           f"{', '.join(map(str, bt['holdouts']))} points; best of {len(scored)} laws {best_error:.4f}; "
-           f"{len(tied)} within {TIE_SIGMAS:g} sigma of noise ({tolerance:.4f}): " + ("the only one" if len(tied) == 1 else "the three-region law" if chosen["law"] == "plateau" else "the smallest AICc") + ")")
-    if persistence is not None:
-        verdict = "beats" if chosen["mean"] < persistence else "does NOT beat"
-        why += f"; {verdict} persistence ({persistence:.4f})"
-    return chosen["law"], why
-
-
-# Backtest errors closer than this many times the held-out points' noise tie. Each score rests on
-# 1-3 noisy held-out points and on a fit to noisy points, so one sigma ties too little: picking
-# the winner by a hair then costs coverage. In simulation (bench/README.md, 40 curves) the 95%
-# intervals of `auto` covered the true beta_g 0.70 of the time at 1 sigma, 0.80 at 2, 0.90 at 3.
-TIE_SIGMAS = 3.0
-
-
-def noise_tolerance(curve: Curve, bt: dict) -> float:
-    """Backtest errors closer than this (log units) tie: TIE_SIGMAS times the held-out points' noise.
-    That noise is the seeds' spread; with one value per size, the residual scale of the laws' own
-    fits (their median), which is never zero: one value per size still has noise."""
-    if curve.sigma is not None:
-        return TIE_SIGMAS * float(np.mean(curve.sigma[-max(bt["holdouts"] or [1]):]))
-    scales = []
-    for r in bt["rows"]:
-        if r["law"] == "persistence" or r["mean"] is None:
-            continue
-        try:
-            fitted = curve.fit(laws.get(r["law"]))
-        except ScalelabError:
-            continue
-        scales.append(fitted.residual_scale())
-    return TIE_SIGMAS * max(float(np.median(scales)), forecast.MIN_NOISE) if scales else 0.0
-
-
-def aicc(fitted: laws.Fitted) -> float:
-    """Small-sample Akaike criterion of a weighted fit (chi^2 + 2p + 2p(p+1)/(n-p-1)); inf when
-    the law has as many parameters as points allow."""
-    n, p = fitted.n, fitted.law.n_params
-    if n - p - 1 <= 0:
-        return math.inf
-    return 2 * fitted.cost + 2 * p + 2 * p * (p + 1) / (n - p - 1)
-
-
-def law_weights(bt: dict, chosen: str, requested: str, tolerance: float) -> dict[str, float]:
-    """How much of `auto`'s bootstrap each law gets: exp(-1/2 (excess / tolerance)^2), the excess
-    being its backtest error above the best one, normalised to sum to 1. Laws within the tie
-    tolerance keep at least 0.6 of the best one's weight, laws 3 tolerances off about 1%. In
-    simulation (bench/README.md, 200 curves) the chosen law's bootstrap alone covered the true
-    exponent 0.895 of the time, missing every curve where the pick was wrong; this mixture 0.95.
-    A named law keeps all its weight."""
-    scored = {r["law"]: r["mean"] for r in bt["rows"] if r["law"] != "persistence" and r["mean"] is not None}
-    if requested != "auto" or tolerance <= 0 or chosen not in scored:
-        return {chosen: 1.0}
-    best = min(scored.values())
-    raw = {name: math.exp(-0.5 * ((error - best) / tolerance) ** 2) for name, error in scored.items()}
-    total = sum(raw.values())
-    return {name: w / total for name, w in raw.items()}
-
-
-def allocate(weights: dict[str, float], n: int) -> dict[str, int]:
-    """n draws split by weight (largest remainders, ties in the order given): every law's share of
-    the bootstrap, summing to n; laws whose share rounds to none are left out."""
-    exact = {name: w * n for name, w in weights.items()}
-    counts = {name: int(math.floor(v)) for name, v in exact.items()}
-    by_remainder = sorted(exact, key=lambda name: -(exact[name] - counts[name]))
-    for name in by_remainder[:n - sum(counts.values())]:
-        counts[name] += 1
-    return {name: c for name, c in counts.items() if c > 0}
-
-
 @dataclass(frozen=True)
 class Draws:
     """Bootstrap draws of a curve: row i is law `law[i]` with its parameters in theta[i, :that
@@ -382,12 +241,12 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
         raise ScalelabError(f"{len(m)} points are too few to fit; fit.min_points asks for at least {min_points}")
     curve = Curve(m, eps, sigma, best_guess, tolerance, slope_ratio)
     falls = curve.shape["shape"] == "falling"
-    bt = backtest(curve, list(laws.LAWS) if falls else [])
-    tie = noise_tolerance(curve, bt)
-    name, why = choose_law(bt, law, curve, tie) if falls else (laws.FLAT.name, flat_reason(curve.shape))
+    bt = backtest.backtest(curve, list(laws.LAWS) if falls else [])
+    tie = backtest.noise_tolerance(curve, bt)
+    name, why = backtest.choose_law(bt, law, curve, tie) if falls else (laws.FLAT.name, backtest.flat_reason(curve.shape))
     chosen = laws.get(name)
-    weights = law_weights(bt, name, law if falls else name, tie)
-    counts = allocate(weights, n_boot)
+    weights = backtest.law_weights(bt, name, law if falls else name, tie)
+    counts = backtest.allocate(weights, n_boot)
     counts.setdefault(name, 1)  # the reported law always has draws (only a tiny n_boot can round it away)
     fitted = curve.fit(chosen)
     fits = {name: fitted}
@@ -428,7 +287,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
         "bootstrap": boot_info,
         "backtest": bt,
         "shape": curve.shape,
-        "warning": shape_warning(curve.shape),
+        "warning": forecast.shape_warning(curve.shape),
         "forecast": ahead.to_dict(),
         "local_slope": forecast.local_slope(ahead),
         "samples": draws,
@@ -444,22 +303,6 @@ def exponent_carried(result: dict) -> bool:
     figures say so): -3.3 [-4.0, -0.67] says the curve falls, not how fast."""
     lo, hi = result["beta_g_ci"]
     return (result["law"] != laws.FLAT.name and math.isfinite(lo) and hi < 0 and lo / hi <= EXPONENT_FACTOR)
-
-
-def flat_reason(shape: dict) -> str:
-    return (f"the curve does not fall: error ~ m^{shape['slope']:+.3f} (standard error {shape['slope_se']:.3f}); "
-            "more data buys nothing measurable here")
-
-
-def shape_warning(shape: dict) -> str | None:
-    """What a reader must be told before trusting any number of this curve."""
-    if shape["shape"] == "rising":
-        return (f"the error RISES with data (m^{shape['slope']:+.3f}, standard error {shape['slope_se']:.3f}): "
-                "check the metric (lower must be better), the trials' convergence and the shards; the forecast is its level")
-    if shape["turn"] is not None:
-        return (f"the curve turns: it falls to m = {shape['turn']:g}, then rises at every larger size by more than "
-                "its noise; predictions past the turn assume it stops rising")
-    return None
 
 
 def r_squared(resid: np.ndarray, y: np.ndarray) -> float:

@@ -2,7 +2,7 @@
 and whether the families share one learning-curve exponent (the paper's claim within a domain).
 
 Reads results/tables/best.csv (the curve) and trials.csv (the seeds behind each point); writes results/fit.json (the numbers, DVC metrics) and
-results/fit_samples.csv (the bootstrap rows that figures and predict draw intervals from).
+results/fit_samples.csv (--samples: the bootstrap rows that figures and predict draw intervals from).
 fit.json holds the first family of params.yaml (the study's primary one) at the top level, every
 family under `families`, and the comparison of their exponents under `comparison`.
 """
@@ -28,10 +28,6 @@ def best_guess(metric: str, n_classes: int) -> float:
     if metric.endswith("_error"):
         return 1.0 - 1.0 / n_classes
     return math.log2(n_classes) if metric.endswith("_bits") else math.log(n_classes)
-
-
-def samples_path(fit_json: str | Path) -> Path:
-    return Path(fit_json).with_name(Path(fit_json).stem + "_samples.csv")
 
 
 def seed_values(best: pd.DataFrame, trials: pd.DataFrame, metric: str) -> list[np.ndarray]:
@@ -90,7 +86,8 @@ def compare_families(families: dict, seeds: dict, cfg: dict, guess: float) -> di
                              n_jitter=cfg["jitter"], seed=cfg["seed"])
 
 
-def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, audit_path: str | None = None) -> dict:
+def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, samples_out: str,
+        audit_path: str | None = None) -> dict:
     cfg = params["fit"]
     best = pd.read_csv(best_csv)
     trials = pd.read_csv(trials_csv)
@@ -107,7 +104,7 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
         all_samples.append(samples.assign(family=family))
     joined = pd.concat(all_samples, ignore_index=True)
     theta = sorted((c for c in joined.columns if c.startswith(THETA_PREFIX)), key=lambda c: int(c[len(THETA_PREFIX):]))
-    io.write_csv(samples_path(out), joined[["family", "law", *theta, *SIZE_COLUMNS]])
+    io.write_csv(samples_out, joined[["family", "law", *theta, *SIZE_COLUMNS]])
 
     primary = next(iter(families))
     try:
@@ -123,15 +120,15 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
     return result
 
 
-def load(fit_json: str | Path, family: str | None = None) -> tuple[dict, pd.DataFrame]:
-    """One family's fit (the primary one by default) and its bootstrap samples, joined the way the
-    fit functions expect."""
+def load(fit_json: str | Path, samples_csv: str | Path, family: str | None = None) -> dict:
+    """One family's fit (the primary one by default) with its bootstrap samples (`run`'s
+    samples_out), joined the way the fit functions expect."""
     whole = io.read_json(fit_json)
     family = family or whole["family"]
     result = {"unit": whole["unit"], "loss_per": whole.get("loss_per", "example"), **whole["families"][family]}
-    samples = pd.read_csv(samples_path(fit_json))
+    samples = pd.read_csv(samples_csv)
     samples = samples[samples["family"] == family]
     theta = [c for c in samples.columns if c.startswith(THETA_PREFIX)]  # in order, as many as the widest law drawn
     result["samples"] = fit.Draws(samples["law"].to_numpy(dtype=object), samples[theta].to_numpy(float))
     result["size_samples"] = samples[SIZE_COLUMNS].to_numpy()
-    return result, samples
+    return result

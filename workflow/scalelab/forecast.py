@@ -2,9 +2,9 @@
 from the curve's own backtest. Pure functions on arrays, no files.
 
 Point: the mean in log error of the laws that describe a floor (ENSEMBLE), each fitted the way
-fit.py fits it. No single law wins on real curves: on LCDB's development curves (even OpenML
-ids, bench/README.md) every law alone misses the 4x anchor by more than their plain average
-does, and the power law without a floor (which keeps falling) is the worst of all, so it is left out.
+fit.py fits it. No single law wins on real curves: their plain average predicts better than any
+one of them, and the power law without a floor (which keeps falling) worst of all, so it is left
+out (bench/README.md, how the method was chosen).
 
 Interval: log eps(M) ~ point +/- 1.96 sd(M), with
 
@@ -21,8 +21,8 @@ No constant here was tuned: 1.96 is the normal 95% quantile.
 
 Shape: a curve whose slope is not below zero by more than twice its standard error does not fall
 (`shape_of`): more data buys nothing measurable there, and the forecast is its level, the last
-measured value (on the LCDB development curves it missed the 4x anchor by less than the mean of
-the last two, three or half of the points did), with an interval built the same way. A rising curve gets the same and a
+measured value (a closer guess than the mean of the last few points, bench/README.md), with an
+interval built the same way. A rising curve gets the same and a
 warning; a curve that falls and then rises, by more than its noise at two or more sizes after its
 lowest point, is flagged where it turns.
 """
@@ -81,6 +81,17 @@ def turn_of(m, log_eps, sigma, resid) -> float | None:
     noise = np.asarray(sigma, float) if sigma is not None else np.full(len(log_eps), residual_scale(resid, 2))
     se = np.sqrt(noise[low] ** 2 + noise[low + 1:] ** 2)
     return float(np.asarray(m, float)[low]) if bool(np.all(after - log_eps[low] > SLOPE_SIGMAS * se)) else None
+
+
+def shape_warning(shape: dict) -> str | None:
+    """What a reader must be told before trusting any number of this curve."""
+    if shape["shape"] == "rising":
+        return (f"the error RISES with data (m^{shape['slope']:+.3f}, standard error {shape['slope_se']:.3f}): "
+                "check the metric (lower must be better), the trials' convergence and the shards; the forecast is its level")
+    if shape["turn"] is not None:
+        return (f"the curve turns: it falls to m = {shape['turn']:g}, then rises at every larger size by more than "
+                "its noise; predictions past the turn assume it stops rising")
+    return None
 
 
 def residual_scale(resid, n_params: int) -> float:

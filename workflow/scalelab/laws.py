@@ -321,7 +321,7 @@ def fit_law(law: Law, m, eps, sigma=None, ctx: Context | None = None, m_ref: flo
             init=None) -> Fitted:
     """Weighted least squares on log eps within the law's bounds, from its starting points (or
     from `init` alone: how the bootstrap and the jitter refit, warm-started at the fit)."""
-    from scipy.optimize import least_squares  # 0.4 s to import: only where a fit runs
+    from scipy.optimize import least_squares  # slow to import: only where a fit runs
 
     m, eps = np.asarray(m, float), np.asarray(eps, float)
     if len(m) < law.min_points:

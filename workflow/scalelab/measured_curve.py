@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fit, io, laws
+from . import backtest, fit, io, laws
 from .errors import ScalelabError
 
 
 def read_points(path: str) -> dict[str, np.ndarray]:
     """The CSV's size and error columns (and params, if there) as arrays, one entry per row.
-    Read with the standard library: pandas would add 0.3 s to a command meant to answer at once."""
+    Read with the standard library: importing pandas would slow a command meant to answer at once."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
@@ -129,8 +129,8 @@ def backtest_table(points: str, best_guess: float | None) -> str:
     except ScalelabError as exc:
         raise ScalelabError(str(exc)) from None
     curve = fit.Curve(m, eps, noise["sigma"], best_guess)
-    bt = fit.backtest(curve, list(laws.LAWS))
-    chosen, why = fit.choose_law(bt, "auto", curve, fit.noise_tolerance(curve, bt))
+    bt = backtest.backtest(curve, list(laws.LAWS))
+    chosen, why = backtest.choose_law(bt, "auto", curve, backtest.noise_tolerance(curve, bt))
     head = ["law"] + [f"last {h}" for h in bt["holdouts"]] + ["mean", "rank"]
     lines = [" ".join(f"{h:>11}" for h in head)]
     for r in sorted(bt["rows"], key=lambda r: (r.get("rank", 99), r["law"])):

@@ -153,11 +153,11 @@ def next_experiment(params: dict, result: dict, trials: pd.DataFrame, timing: pd
                      seed=params["fit"]["seed"])
 
 
-def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str,
+def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str,
         cost_out: str) -> dict:
     whole = io.read_json(fit_json)
     family = whole["family"]
-    result, _ = fit_step.load(fit_json, family)
+    result = fit_step.load(fit_json, samples_csv, family)
     result["family"] = family
     tables = Path(tables_dir)
     all_best = pd.read_csv(tables / "best.csv")
@@ -182,7 +182,7 @@ def run(params: dict, fit_json: str, tables_dir: str, info_path: str, out: str, 
     # The other families' error at more data: what each would buy, side by side.
     pred["families"] = {}
     for other in [f for f in whole["families"] if f != family]:
-        r, _ = fit_step.load(fit_json, other)
+        r = fit_step.load(fit_json, samples_csv, other)
         pred["families"][other] = [{"multiplier": k, **fit.predict_error(r, k * largest)} for k in cfg["data_multipliers"]]
     costs["plan"] = next_experiment(params, result, trials, timing, laws, costs, prices)
     io.write_json(out, pred)

@@ -41,9 +41,9 @@ STEP_CODE = {
     "train": ["train.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "select": ["select.py", "audit.py", "study.py", "cost.py", "io.py"],  # audit.bits: the *_bits columns
     "audit": ["audit.py", "train.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "fit": ["fit_step.py", "fit.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
-    "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "forecast.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "report.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py",
+    "fit": ["fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
+    "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "io.py"],
+    "predict": ["predict.py", "report.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py", "backtest.py",
                 "forecast.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
 }
 # The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
@@ -58,7 +58,7 @@ STEP_PARAMS = {
     "prepare": ["data"],
     "shard": ["shards.base", "shards.seed"],
     "train": ["train", "grid"],
-    "select": ["select", "grid", "models", "shards.exponents"],
+    "select": ["select", "grid", "models", "shards.exponents", "shards.base"],  # shards.base: timing.csv's sizes
     # The audit re-trains (train), every seed (grid.seed) of the family's best config (models: its
     # module) on the largest shards, and compares fit.metric.
     "audit": ["audit", "train", "fit.metric", "grid.seed", "models", "shards.exponents"],
@@ -108,10 +108,12 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".", fa
         if builtin:
             keep |= {f"{pkg}/{f}" for f in family_code(builtin)}
         files = [f for f in files if not f.startswith(f"{pkg}/models/") or f in keep]
-    plugins = [("dataset", params["data"]["dataset"])]
-    plugins += [("model", family_module(params, f)) for f in ([family] if one_family else params["models"])]
+    # Only the steps that import a plug-in read its name: a train job reads no data.dataset.
+    plugins = [("dataset", params["data"]["dataset"])] if step in PLUGIN_STEPS["dataset"] else []
+    if step in PLUGIN_STEPS["model"]:
+        plugins += [("model", family_module(params, f)) for f in ([family] if one_family else params["models"])]
     for kind, name in plugins:
-        if step in PLUGIN_STEPS[kind] and name not in BUILTIN[kind]:
+        if name not in BUILTIN[kind]:
             plugin = _plugin_file(name, root)
             if plugin:
                 files.append(plugin)
