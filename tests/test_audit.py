@@ -7,7 +7,7 @@ import math
 import pytest
 from conftest import cli, copy_project, tiny_params
 
-from scalelab import audit, io, report, select, study as study_names, train
+from scalelab import audit, io, report, select, stopping, study as study_names, train
 
 
 def row(family="cnn1d", k=10, before=0.5, after=0.4, threshold=0.05):
@@ -37,9 +37,9 @@ def test_audit_config_scales_patience_and_budget_and_keeps_the_rate_cuts():
     assert [more[k] for k in study_names.PATIENCE_AND_BUDGET] == [2 * cfg[k] for k in study_names.PATIENCE_AND_BUDGET]
     kept = set(cfg) - set(study_names.PATIENCE_AND_BUDGET) - {"plateau_patience"}
     assert {k: more[k] for k in kept} == {k: cfg[k] for k in kept}
-    assert train.stopping_rule(more, 2048)["budget"] == 2 * train.stopping_rule(cfg, 2048)["budget"]
+    assert stopping.stopping_rule(more, 2048)["budget"] == 2 * stopping.stopping_rule(cfg, 2048)["budget"]
     # the plateau schedule cuts after the same number of bad evaluations as the original run
-    cuts = [math.ceil(c["plateau_patience"] * train.stopping_rule(c, 2048)["patience"]) for c in (cfg, more)]
+    cuts = [math.ceil(c["plateau_patience"] * stopping.stopping_rule(c, 2048)["patience"]) for c in (cfg, more)]
     assert cuts[0] == cuts[1]
 
 
@@ -141,12 +141,12 @@ def test_audit_goes_on_from_the_original_runs_and_writes_the_same_bytes(prepared
 def test_only_a_longer_patience_or_budget_lets_a_run_go_on_from_another():
     cfg = {**tiny_params()["train"], "schedule": "plateau"}
     longer = audit.audit_train_config(cfg, 2)
-    assert train.continuable(cfg, longer, 2048) and train.continuable({**cfg, "schedule": "constant"}, {**longer, "schedule": "constant"}, 2048)
-    assert not train.continuable(longer, cfg, 2048)  # shorter patience: it would have stopped before
-    assert not train.continuable({**cfg, "schedule": "cosine"}, {**longer, "schedule": "cosine"}, 2048)  # decays to the budget
-    assert not train.continuable(cfg, {**longer, "weight_decay": 0.1}, 2048)
-    assert not train.continuable(cfg, {**longer, "eval_min_steps": cfg["eval_min_steps"] + 7}, 2048)
-    assert not train.continuable(cfg, {**longer, "plateau_patience": cfg["plateau_patience"]}, 2048)  # later rate cuts
+    assert stopping.continuable(cfg, longer, 2048) and stopping.continuable({**cfg, "schedule": "constant"}, {**longer, "schedule": "constant"}, 2048)
+    assert not stopping.continuable(longer, cfg, 2048)  # shorter patience: it would have stopped before
+    assert not stopping.continuable({**cfg, "schedule": "cosine"}, {**longer, "schedule": "cosine"}, 2048)  # decays to the budget
+    assert not stopping.continuable(cfg, {**longer, "weight_decay": 0.1}, 2048)
+    assert not stopping.continuable(cfg, {**longer, "eval_min_steps": cfg["eval_min_steps"] + 7}, 2048)
+    assert not stopping.continuable(cfg, {**longer, "plateau_patience": cfg["plateau_patience"]}, 2048)  # later rate cuts
 
 
 @pytest.mark.slow

@@ -13,11 +13,11 @@ from conftest import tiny_params
 from scalelab import audit, figures, fit_step, predict, prepare, select, shard, study, train
 from scalelab.steps import STEP_PARAMS
 
-# Reads that change none of a step's outputs, left out of its keys on purpose. train.Batch.keeps_final:
+# Reads that change none of a step's outputs, left out of its keys on purpose. store.Store.keeps_final:
 # whether a trial on one of the `audit.shards` largest shards keeps its last state in the store for
 # the audit to go on from. No trial's bytes depend on it, and declaring the shard list would retrain
-# every trial when a shard size is added. The audit trains through train.run, so it reads them too.
-NO_OUTPUT_READS = {"train": {"audit.shards", "shards.exponents"}, "audit": {"shards.exponents"}}
+# every trial when a shard size is added. (The audit declares shards.exponents: which shards it re-trains.)
+NO_OUTPUT_READS = {"train": {"audit.shards", "shards.exponents"}}
 
 
 class UndeclaredRead(KeyError):

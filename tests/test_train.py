@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import cli, copy_project
 
-from scalelab import store, train
+from scalelab import stopping, store, train
 from scalelab.adam import Adam
 from scalelab.models import cnn1d
 
@@ -77,10 +77,10 @@ def test_train_needs_a_known_family_and_one_trial_or_all(study):
 
 def test_step_budget_grows_with_shard_size():
     cfg = {"batch_size": 256, "epochs": 40, "min_steps": 250, "max_steps": 4000}
-    budgets = [train.step_budget(cfg, 2**k) for k in range(6, 18)]
+    budgets = [stopping.step_budget(cfg, 2**k) for k in range(6, 18)]
     assert budgets == sorted(budgets)
     assert budgets[0] == 250 and budgets[-1] == 4000
-    assert train.step_budget(cfg, 2**14) == 40 * 2**14 // 256
+    assert stopping.step_budget(cfg, 2**14) == 40 * 2**14 // 256
 
 
 def run_args(study) -> dict:
@@ -239,7 +239,7 @@ def test_trial_follows_its_schedule(study):
     cfg = args["params"]["train"]
     cfg.update(schedule="cosine", warmup_steps=20, patience_min_steps=cfg["min_steps"] - 1, patience_epochs=1000)
     train.run(**args, out_dir=str(study / "cosine"))
-    rule = train.stopping_rule(cfg, 256)
+    rule = stopping.stopping_rule(cfg, 256)
     rows = [line.split(",") for line in (study / "cosine/history.csv").read_text().splitlines()[1:]]
     budget, warm = rule["budget"], 20
     for step, lr in ((int(r[0]), float(r[1])) for r in rows):

@@ -354,7 +354,7 @@ def jacobian_se(fitted: Fitted, m, eps, sigma=None) -> np.ndarray:
     variance): a quick, local measure, used where a bootstrap would cost too much."""
     m, eps = np.asarray(m, float), np.asarray(eps, float)
     weight = 1.0 / np.asarray(sigma, float) if sigma is not None else np.ones(len(m))
-    log_x, log_eps = np.log(m / fitted.m_ref), np.log(eps)
+    log_x = np.log(m / fitted.m_ref)
     theta = np.asarray(fitted.theta, float)
     jac = np.empty((len(m), len(theta)))
     for j in range(len(theta)):

@@ -38,9 +38,9 @@ STEP_CODE = {
                 "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
                 "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
     "shard": ["shard.py", "io.py"],
-    "train": ["train.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
+    "train": ["train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "select": ["select.py", "audit.py", "study.py", "cost.py", "io.py"],  # audit.bits: the *_bits columns
-    "audit": ["audit.py", "train.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
+    "audit": ["audit.py", "train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "io.py"],
     "predict": ["predict.py", "report.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py", "backtest.py",

@@ -15,7 +15,7 @@ def shard_name(k: int) -> str:
 
 
 # The train keys that set a run's patience and step budget: what the audit multiplies, and all a
-# longer run may change to still follow the original step for step (train.continuable).
+# longer run may change to still follow the original step for step (stopping.continuable).
 PATIENCE_AND_BUDGET = ("patience_epochs", "patience_min_steps", "epochs", "min_steps", "max_steps")
 
 
