@@ -77,6 +77,16 @@ def test_the_committed_summary_is_what_the_code_writes(default_refit):
     assert close(now["study_hours"], then["study_hours"]) and close(now["laws"]["best"]["exponent"], then["laws"]["best"]["exponent"])
 
 
+def test_plan_prints_a_finished_studys_ranking(default_refit):
+    """`scalelab plan` in a study reads the ranking predict wrote to results/cost.json."""
+    proc = cli("plan", cwd=default_refit)
+    assert proc.returncode == 0, proc.stderr
+    ranked = json.loads((default_refit / "results/cost.json").read_text())["plan"]["rows"]
+    lines = proc.stdout.splitlines()[2:]
+    assert [line.split()[0] for line in lines] == [str(r["rank"]) for r in ranked]
+    assert all(r["step"] in line for r, line in zip(ranked, lines))
+
+
 def test_the_readme_quotes_the_committed_results():
     fit = json.loads((COMMITTED / "fit.json").read_text())
     readme = (ROOT / "README.md").read_text()
