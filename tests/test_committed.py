@@ -105,8 +105,12 @@ def test_the_readme_quotes_the_committed_answer_page():
     quoted = [line[4:] for line in section.splitlines() if line.startswith("    ") and not line.startswith("     ")]
     summary = (COMMITTED / "summary.md").read_text()
     assert len(quoted) >= 5 and all(line in summary for line in quoted), [q for q in quoted if q not in summary]
-    trend = json.loads((COMMITTED / "predictions.json").read_text())["model_size"]["trend"]
+    sizes = json.loads((COMMITTED / "predictions.json").read_text())["model_size"]
+    trend = sizes["trend"]
     assert f"train width {trend['width']} ({trend['params']:,} parameters)" in section
+    power_law = [r for r in sizes["per_shard"] if r["size"] in trend["sizes"]]
+    within = sum(r["smallest_width"] == trend["width"] for r in power_law)
+    assert f"width {trend['width']} is within the seed noise at {within} of the {len(power_law)}" in section
     plan = json.loads((COMMITTED / "cost.json").read_text())["plan"]
     assert f"spans a factor {plan['headline']['width_factor']:.0f} today" in section
 
