@@ -113,6 +113,9 @@ def test_the_readme_quotes_the_committed_answer_page():
     assert f"width {trend['width']} is within the seed noise at {within} of the {len(power_law)}" in section
     plan = json.loads((COMMITTED / "cost.json").read_text())["plan"]
     assert f"spans a factor {plan['headline']['width_factor']:.0f} today" in section
+    first, seeds = plan["rows"][0], next(r for r in plan["rows"] if r["step"].endswith("more seeds"))
+    assert first["step"] == "one more shard" and f"to about a factor {first['width_factor']:.0f}" in section
+    assert f"bring it to about {seeds['width_factor']:.0f}" in section.replace("\n", " ")
 
 
 @pytest.mark.parametrize("name", KEPT_PRESETS)
