@@ -64,9 +64,10 @@ STEP_PARAMS = {
     "audit": ["audit", "train", "fit.metric", "grid.seed", "models", "shards.exponents"],
     "fit": ["fit"],
     "figures": ["figures", "predict.data_multipliers"],
-    # predict sizes models by the selection metric, and plans with the fit's regions and seed
-    # (fit.*) and the study's seeds (grid.seed); the dataset names the summary.
-    "predict": ["predict", "models", "select.metric", "grid.seed", "fit", "data.dataset"],
+    # predict sizes models by the selection metric, and plans with the fit's small-data region and
+    # seed and the study's seeds (grid.seed); the dataset names the summary.
+    "predict": ["predict", "models", "select.metric", "grid.seed", "fit.small_data_tolerance", "fit.small_data_slope",
+                "fit.seed", "data.dataset"],
 }
 
 
