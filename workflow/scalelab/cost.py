@@ -37,9 +37,10 @@ def device_hours(timing: pd.DataFrame) -> pd.Series:
 
 
 def unit(timing: pd.DataFrame) -> str:
-    """The unit of device_hours, naming the devices the trials were measured on."""
+    """The unit of device_hours, naming the devices the timed trials were measured on."""
+    timed = timing.dropna(subset=["seconds"])
     kinds = sorted({("core-hours" if str(d).startswith("cpu") else "GPU-hours", str(n))
-                    for d, n in zip(timing["device"], timing["device_name"])})
+                    for d, n in zip(timed["device"], timed["device_name"])})
     if len({k for k, _ in kinds}) > 1:
         return "device-hours (mixed: " + ", ".join(f"{k} on {n}" for k, n in kinds) + ")"
     return f"{kinds[0][0]} ({', '.join(n for _, n in kinds)})" if kinds else "hours"
@@ -58,33 +59,42 @@ def per_shard(timing: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
                          "shard": [float(whole.get(s, math.nan)) for s in sizes]}).sort_values("size").reset_index(drop=True)
 
 
-class CostLaw:
-    """hours = a * m^b, fitted by least squares in log-log on the largest shards."""
+class LogLine:
+    """log y = log_a + b log x by least squares, with Student-t intervals: a power law y = a x^b
+    (the cost laws here; sizing.trend, how the model size moves with m)."""
 
-    def __init__(self, sizes, hours):
-        sizes, hours = np.asarray(sizes, float), np.asarray(hours, float)
-        ok = np.isfinite(hours) & (hours > 0)
-        sizes, hours = sizes[ok][-COST_POINTS:], hours[ok][-COST_POINTS:]
-        x, y = np.log(sizes), np.log(hours)
+    def __init__(self, x, y):
+        x, y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
         if len(x) < 3 or np.ptp(x) == 0:
-            raise ScalelabError(f"{len(x)} timed shards are too few for a cost law; 3 are needed")
+            raise ScalelabError(f"{len(x)} points are too few for a line in log-log; 3 are needed")
         self.n, self.x_mean, self.sxx = len(x), float(np.mean(x)), float(np.sum((x - np.mean(x)) ** 2))
         self.b, self.log_a = (float(v) for v in np.polyfit(x, y, 1))
         self.scale = float(np.sqrt(np.sum((y - self.log_a - self.b * x) ** 2) / (self.n - 2)))
         self.t = float(stats.t.ppf(0.975, self.n - 2))
-        self.sizes = [float(v) for v in sizes]
+
+    def exponent_ci(self) -> list[float]:
+        half = self.t * self.scale / math.sqrt(self.sxx)
+        return [self.b - half, self.b + half]
 
     def predict(self, m: float) -> tuple[float, float, float]:
-        """(point, low, high) hours of a run at size m, with its 95% prediction interval."""
+        """(point, low, high) of y at x = m, with its 95% prediction interval."""
         x = math.log(m)
         point = self.log_a + self.b * x
         half = self.t * self.scale * math.sqrt(1 + 1 / self.n + (x - self.x_mean) ** 2 / self.sxx)
         return math.exp(point), math.exp(point - half), math.exp(point + half)
 
+
+class CostLaw(LogLine):
+    """hours = a * m^b on the largest COST_POINTS shards with a positive timing."""
+
+    def __init__(self, sizes, hours):
+        sizes, hours = np.asarray(sizes, float), np.asarray(hours, float)
+        ok = np.isfinite(hours) & (hours > 0)
+        self.sizes = [float(v) for v in sizes[ok][-COST_POINTS:]]
+        super().__init__(self.sizes, hours[ok][-COST_POINTS:])
+
     def to_dict(self) -> dict:
-        half = self.t * self.scale / math.sqrt(self.sxx)
-        return {"exponent": self.b, "exponent_ci": [self.b - half, self.b + half], "log_a": self.log_a,
-                "fitted_on": self.sizes}
+        return {"exponent": self.b, "exponent_ci": self.exponent_ci(), "log_a": self.log_a, "fitted_on": self.sizes}
 
 
 def cost_laws(shards: pd.DataFrame) -> dict:
@@ -98,11 +108,16 @@ def cost_laws(shards: pd.DataFrame) -> dict:
     return laws
 
 
+def priced(prices: dict) -> bool:
+    """Whether the reader set a price: then costs are also given, and the plan ranked, in money."""
+    return any(v is not None for v in prices.values())
+
+
 def money(hours: float | None, new_examples: float, prices: dict) -> float | None:
     """What a run costs in the reader's currency: compute at cost_per_hour plus the examples still
     to collect at cost_per_example; None when no price is set."""
     per_hour, per_example = prices.get("cost_per_hour"), prices.get("cost_per_example")
-    if (per_hour is None and per_example is None) or (per_hour is not None and hours is None):
+    if not priced(prices) or (per_hour is not None and hours is None):
         return None
     total = (per_hour or 0.0) * (hours or 0.0) + (per_example or 0.0) * max(new_examples, 0.0)
     return float(total)

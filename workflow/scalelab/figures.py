@@ -235,7 +235,7 @@ def cost_curve(ax, best: pd.DataFrame, timing: pd.DataFrame, result: dict, exten
         ax.plot(hours[~near], point[~near], ":", color="C1", alpha=0.6, label="beyond: not benchmarked")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(f"training cost of the best model ({cost.unit(timing.dropna(subset=['seconds']))})")
+    ax.set_xlabel(f"training cost of the best model ({cost.unit(timing)})")
     ax.set_ylabel(axis_labels(result)[1])
     _plain_y_ticks(ax)
     ax.legend(loc="lower left", frameon=False)

@@ -31,12 +31,8 @@ EXTRA_SEEDS = 2
 DEFAULT_MULTIPLIER = 4.0  # the headline's horizon when predict.data_multipliers is empty
 
 
-def current(points: list[dict], settings: dict) -> fit.Curve:
-    """The curve of a fit's points (median of each size's seeds, their noise)."""
-    return curve_of([p["size"] for p in points], [np.asarray(p["seeds"], float) for p in points], settings)
-
-
 def curve_of(sizes, groups: list[np.ndarray], settings: dict) -> fit.Curve:
+    """The curve of each size's seeds (their median, and its noise)."""
     noise = fit.seed_noise(groups)
     return fit.Curve(np.asarray(sizes, float), np.array([np.median(g) for g in groups]), noise["sigma"],
                      settings.get("best_guess"), settings.get("tolerance", 0.15), settings.get("slope_ratio", 0.5))
@@ -47,12 +43,11 @@ def log_width(ahead: forecast.Forecast, m: float) -> float:
     return float(2 * forecast.Z95 * ahead.sd(m)[0])
 
 
-def simulate(points: list[dict], settings: dict, horizon: float, change, seed: int) -> float:
+def simulate(sizes: list[float], groups: list[np.ndarray], ahead: forecast.Forecast, settings: dict, horizon: float,
+             change, seed: int) -> float:
     """Expected log width at `horizon` after `change(sizes, groups, z, rng, ahead)` alters the
-    measured points in one simulated world; z is that world's standard-normal draw."""
-    sizes = [float(p["size"]) for p in points]
-    groups = [np.asarray(p["seeds"], float) for p in points]
-    ahead = forecast.build(curve_of(sizes, groups, settings))
+    measured points (`ahead`: their forecast) in one simulated world; z is that world's
+    standard-normal draw."""
     rng = np.random.default_rng(seed)
     widths = []
     for z in stats.norm.ppf((np.arange(WORLDS) + 0.5) / WORLDS):
@@ -118,13 +113,14 @@ def rank(result: dict, settings: dict, multiplier: float, costs: dict, unit: str
     """The candidates ranked by how much each narrows the headline interval per unit of cost."""
     points = result["points"]
     n_seeds = int(np.median([len(p["seeds"]) for p in points]))
-    ahead = forecast.build(current(points, settings))
+    sizes, groups = [float(p["size"]) for p in points], [np.asarray(p["seeds"], float) for p in points]
+    ahead = forecast.build(curve_of(sizes, groups, settings))
     horizon = multiplier * ahead.m_last
     now = log_width(ahead, horizon)
     spread = per_seed_sd(result, ahead)
     rows = []
     for c in candidates(result, costs, n_seeds, spread, gains):
-        after = simulate(points, settings, horizon, c["change"], seed)
+        after = simulate(sizes, groups, ahead, settings, horizon, c["change"], seed)
         rows.append({"step": c["step"], "what": c["what"], "cost": c["cost"], "width_factor": math.exp(after),
                      "narrowing": now - after, "per_cost": (now - after) / c["cost"] if c["cost"] > 0 else None})
     # A free step (a price of 0) that narrows comes first; one that narrows nothing, last.

@@ -94,7 +94,7 @@ def cost_of(pred: dict, timing: pd.DataFrame, shards: pd.DataFrame, laws: dict, 
     return {"at_more_data": [{"multiplier": r["multiplier"], "size": r["size"], **at(r["size"])} for r in pred["at_more_data"]],
             "for_target_error": [{"error": r["error"], "size": r["size"], **at(r["size"], r["reached"])}
                                  for r in pred["for_target_error"]],
-            "unit": cost.unit(timing.dropna(subset=["seconds"])), "study_hours": hours,
+            "unit": cost.unit(timing), "study_hours": hours,
             "study_money": cost.money(hours, 0, prices), "trials_timed": int(timing["seconds"].notna().sum()),
             "per_shard": shards.to_dict("records"), "prices": prices,
             "laws": {k: (v.to_dict() if v else None) for k, v in laws.items()}}
@@ -111,8 +111,7 @@ def plan_costs(laws: dict, largest: int, study_hours: float, n_seeds: int, widen
     out[f"{plan.EXTRA_SEEDS} more seeds"] = (study_hours * plan.EXTRA_SEEDS / n_seeds, 0)
     if widen:
         out["a wider model"] = (widen["hours"], 0)
-    priced = cost.money(1.0, 0, prices) is not None
-    return {step: (cost.money(hours, examples, prices) if priced else hours) for step, (hours, examples) in out.items()}
+    return {step: (cost.money(hours, examples, prices) if cost.priced(prices) else hours) for step, (hours, examples) in out.items()}
 
 
 def widening(trials: pd.DataFrame, timing: pd.DataFrame, family: str, metric: str, widths: list[int],
@@ -149,7 +148,7 @@ def next_experiment(params: dict, result: dict, trials: pd.DataFrame, timing: pd
     largest = int(max(p["size"] for p in result["points"]))
     step_costs = plan_costs(laws, largest, costs["study_hours"], len(params["grid"]["seed"]), widen, prices)
     return plan.rank(result, settings, (cfg["data_multipliers"] or [plan.DEFAULT_MULTIPLIER])[0], step_costs,
-                     costs["unit"] if costs["study_money"] is None else "money", widen["gains"] if widen else None,
+                     "money" if cost.priced(prices) else costs["unit"], widen["gains"] if widen else None,
                      seed=params["fit"]["seed"])
 
 

@@ -184,7 +184,7 @@ def cost_markdown(pred: dict, costs: dict) -> list[str]:
     priced = costs["study_money"] is not None
     lines = [f"## {COST_SECTION}", "",
              f"The study so far: {_hours(costs['study_hours'])} {unit} over {costs['trials_timed']} trials"
-             + (f" ({costs['study_money']:,.2f} at your prices)" if costs["study_money"] is not None else "") + "."]
+             + (f" ({costs['study_money']:,.2f} at your prices)" if priced else "") + "."]
     laws = costs["laws"]
     if laws["best"] is None:
         return [*lines, "", "Too few shards were timed to fit a cost law (3 are needed).", ""]

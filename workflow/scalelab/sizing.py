@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import registry
+from . import cost, registry
 
 MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
 NOISE_SIGMAS = 2.0  # within this many standard errors of the best: the seeds cannot tell them apart
@@ -56,21 +54,17 @@ def trend(rows: list[dict], start: float) -> dict:
     """How the smallest-within-noise size moves with m over the shards from `start` (the power-law
     region): a power law params = a * m^b, or flat when the slope's 95% interval holds 0."""
     use = [r for r in rows if r["size"] >= start]
-    x = np.log([r["size"] for r in use])
-    y = np.log([r["smallest_params"] for r in use])
     last = use[-1] if use else rows[-1]
     flat = {"kind": "flat", "exponent": 0.0, "exponent_ci": None, "params": last["smallest_params"],
             "width": last["smallest_width"], "sizes": [r["size"] for r in use]}
-    if len(use) < 3 or np.ptp(y) == 0:
+    if len(use) < 3 or len({r["smallest_params"] for r in use}) == 1:
         return flat
-    b, a = np.polyfit(x, y, 1)
-    resid = y - a - b * x
-    se = math.sqrt(float(np.sum(resid**2)) / (len(x) - 2) / float(np.sum((x - x.mean()) ** 2)))
-    half = float(stats.t.ppf(0.975, len(x) - 2)) * se
-    if b - half <= 0 <= b + half:
-        return {**flat, "exponent": float(b), "exponent_ci": [float(b - half), float(b + half)]}
-    return {"kind": "moving", "exponent": float(b), "exponent_ci": [float(b - half), float(b + half)],
-            "log_a": float(a), "params": None, "width": None, "sizes": [r["size"] for r in use]}
+    line = cost.LogLine([r["size"] for r in use], [r["smallest_params"] for r in use])
+    lo, hi = line.exponent_ci()
+    if lo <= 0 <= hi:
+        return {**flat, "exponent": line.b, "exponent_ci": [lo, hi]}
+    return {"kind": "moving", "exponent": line.b, "exponent_ci": [lo, hi], "log_a": line.log_a, "params": None,
+            "width": None, "sizes": [r["size"] for r in use]}
 
 
 def params_at(size_trend: dict, m: float) -> float:
