@@ -172,3 +172,5 @@ def test_plan_cli_ranks_a_fit_curve_output(tmp_path):
     ranked = json.loads((tmp_path / "plan.json").read_text())
     assert [r["rank"] for r in ranked["rows"]] == [1, 2, 3] and "headline" in proc.stdout
     assert ranked["unit"] == "examples processed" and ranked["rows"][0]["step"] in proc.stdout.splitlines()[2]
+    missing = cli("plan", "--cost", str(tmp_path / "nowhere.json"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "--curve" in missing.stderr

@@ -19,6 +19,7 @@ examples processed (size x runs), since no timing came with it.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -162,6 +163,9 @@ def run(cost_json: str | None, curve_json: str | None, multiplier: float, out: s
         settings = {"best_guess": result.get("best_guess")}
         p = rank(result, settings, multiplier, example_costs(result), "examples processed")
     else:
+        if not Path(cost_json).exists():
+            raise ScalelabError(f"{cost_json}: missing; finish the study first (snakemake or dvc repro writes it), "
+                                "or rank a fit-curve output with --curve FIT.json")
         p = io.read_json(cost_json)["plan"]
     if out:
         io.write_json(out, p)
