@@ -48,5 +48,7 @@ test: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html
 
+# Everything the pipeline writes, but not the forecast ledger (results/ledger.csv): it is history.
 clean:
-	rm -rf data/pool data/pool.json data/shards results logs report.html
+	rm -rf data/heldout data/pool.json data/shards logs report.html
+	find results -mindepth 1 -maxdepth 1 ! -name ledger.csv -exec rm -rf {} +

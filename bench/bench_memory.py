@@ -37,10 +37,10 @@ def main() -> None:
     study = args.study.resolve()
     tmp = Path(tempfile.mkdtemp(prefix="scalelab-memory-"))
     steps = {
-        "prepare": ["prepare", "--pool-dir", f"{tmp}/pool", "--info", f"{tmp}/pool.json"],
-        "shard": ["shard", "--k", str(args.k), "--out", f"{tmp}/k{args.k}.npy"],
+        "prepare": ["prepare", "--heldout-dir", f"{tmp}/heldout", "--info", f"{tmp}/pool.json"],
+        "shard": ["shard", "--k", str(args.k), "--out-dir", f"{tmp}/k{args.k}"],
         f"train (k{args.k} {args.family}, one batch)": [
-            "train", "--k", str(args.k), "--family", args.family, "--all", "--shard", f"data/shards/k{args.k}.npy",
+            "train", "--k", str(args.k), "--family", args.family, "--all", "--shard", f"data/shards/k{args.k}",
             "--out-dir", f"{tmp}/trials", "--store", ""],
         "select": ["select", "--out-dir", f"{tmp}/tables"],
         "fit": ["fit", "--out", f"{tmp}/fit.json", "--samples", f"{tmp}/fit_samples.csv"],

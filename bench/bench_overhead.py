@@ -36,7 +36,7 @@ def timed(cmd: list[str], env: dict, cwd: Path) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scalelab-overhead-") as tmp:
         study = copy_project(Path(tmp), yaml.safe_load((ROOT / "params.yaml").read_text()))  # the default study
-        for args in (["prepare"], *[["shard", "--k", str(k), "--out", f"data/shards/k{k}.npy"] for k in (7, 12)]):
+        for args in (["prepare"], *[["shard", "--k", str(k), "--out-dir", f"data/shards/k{k}"] for k in (7, 12)]):
             assert cli(*args, cwd=study).returncode == 0
         env = {**os.environ, "PYTHONPATH": str(study / "workflow")}
         py = sys.executable
@@ -49,7 +49,7 @@ def main() -> None:
             for rep in range(REPEATS):
                 out = f"results/b{k}-{width}-{rep}"
                 walls.append(timed([py, "-m", "scalelab", "train", "--k", str(k), "--family", "cnn1d", "--width", str(width), "--lr", "0.01",
-                                    "--seed", "0", "--shard", f"data/shards/k{k}.npy", "--out-dir", out], env, study))
+                                    "--seed", "0", "--shard", f"data/shards/k{k}", "--out-dir", out], env, study))
                 inside.append(json.loads((study / out / "run.json").read_text())["seconds"])
             wall, train = statistics.median(walls), statistics.median(inside)
             print(f"trial k{k} (m={2**k}) width {width}: job {wall:.2f} s = training loop {train:.2f} s "

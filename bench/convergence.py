@@ -34,7 +34,7 @@ AS_SHIPPED = {"0": (None, None), "14": (0.0376, 0.0383), "16": (0.0273, 0.0222)}
 
 def study_params(shards: list[int]) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(pool_size=2**16, val_size=2048, test_size=4096)
+    params["data"].update(val_size=2048, test_size=4096)
     # Only `shards` are cut and trained; the four largest sizes are listed so params.yaml validates
     # (a study needs fit.min_points sizes), nothing is fitted here.
     params["shards"]["exponents"] = sorted(set(shards) | set(range(max(shards) - 3, max(shards) + 1)))
@@ -66,14 +66,14 @@ def main() -> None:
     print("| shard | rule | test error (seeds) | median | stopped | steps | best step | s/run |")
     print("|---|---|---|---|---|---|---|---|")
     for k in shards:
-        shard = work / f"data/shards/k{k}.npy"
+        shard = work / f"data/shards/k{k}"
         if not shard.exists():
-            scalelab("shard", "--k", str(k), "--out", str(shard), cwd=work)
+            scalelab("shard", "--k", str(k), "--out-dir", str(shard), cwd=work)
         for name, rule in rules.items():
             runs, seconds = [], []
             for seed in seeds:
                 started = time.perf_counter()
-                runs.append(train.run(rule, str(work / "data/pool"), str(work / "data/pool.json"), str(shard), k, "cnn1d",
+                runs.append(train.run(rule, str(work / "data/heldout"), str(work / "data/pool.json"), str(shard), k, "cnn1d",
                                       128, 0.01, seed, str(work / f"runs/{name}/k{k}/s{seed}")))
                 seconds.append(time.perf_counter() - started)
             errors = [r["test_error"] for r in runs]

@@ -63,8 +63,8 @@ def test_metric_in_bits_comes_from_the_loss():
 def prepared(tmp_path_factory):
     """The tiny study's pool and its two largest shards (1024, 2048 examples)."""
     study = copy_project(tmp_path_factory.mktemp("audit"))
-    for args in (["prepare"], ["shard", "--k", "10", "--out", "data/shards/k10.npy"],
-                 ["shard", "--k", "11", "--out", "data/shards/k11.npy"]):
+    for args in (["prepare"], ["shard", "--k", "10", "--out-dir", "data/shards/k10"],
+                 ["shard", "--k", "11", "--out-dir", "data/shards/k11"]):
         proc = cli(*args, cwd=study)
         assert proc.returncode == 0, proc.stderr
     return study
@@ -78,12 +78,12 @@ def study_with(prepared, name, store=None, **train_keys):
     params["models"] = {"cnn1d": {"width": [16], "lr": [0.01]}}
     params["train"].update(train_keys)
     out = prepared / name
-    data = dict(pool_dir=str(prepared / "data/pool"), info_path=str(prepared / "data/pool.json"))
+    data = dict(heldout_dir=str(prepared / "data/heldout"), info_path=str(prepared / "data/pool.json"))
     for t in study_names.all_trials(params):
-        train.run(params, **data, shard_path=str(prepared / f"data/shards/k{t['k']}.npy"), k=t["k"], family=t["family"],
+        train.run(params, **data, shard_dir=str(prepared / f"data/shards/k{t['k']}"), k=t["k"], family=t["family"],
                   width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]), store_root=store)
     best = select.run(params, str(out / "trials"), str(out / "tables"))
-    result = audit.run(params, str(out / "tables/best.csv"), data["pool_dir"], data["info_path"],
+    result = audit.run(params, str(out / "tables/best.csv"), data["heldout_dir"], data["info_path"],
                        str(prepared / "data/shards"), str(out / "audit"), str(out / "audit.json"), store=store)
     return best, result, out
 

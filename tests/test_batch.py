@@ -60,7 +60,7 @@ def assert_same_bytes(a: Path, b: Path) -> None:
 def prepared(tmp_path_factory):
     """The tiny study prepared and sharded, with one batch trained straight through (no store)."""
     study = copy_project(tmp_path_factory.mktemp("batch"), batch_params())
-    for args in (["prepare"], ["shard", "--k", "9", "--out", "data/shards/k9.npy"]):
+    for args in (["prepare"], ["shard", "--k", "9", "--out-dir", "data/shards/k9"]):
         proc = cli(*args, cwd=study)
         assert proc.returncode == 0, proc.stderr
     proc = cli(*batch_args("straight"), "--store", "", cwd=study)
@@ -70,7 +70,7 @@ def prepared(tmp_path_factory):
 
 
 def batch_args(out_dir: str) -> list[str]:
-    return ["train", "--k", "9", "--family", "cnn1d", "--all", "--shard", "data/shards/k9.npy", "--out-dir", out_dir]
+    return ["train", "--k", "9", "--family", "cnn1d", "--all", "--shard", "data/shards/k9", "--out-dir", out_dir]
 
 
 def test_killed_batch_trains_only_the_rest_and_matches_an_uninterrupted_run(prepared):
@@ -87,7 +87,7 @@ def test_killed_batch_trains_only_the_rest_and_matches_an_uninterrupted_run(prep
 
 def test_a_trial_alone_equals_the_same_trial_in_a_batch(prepared):
     proc = cli("train", "--k", "9", "--family", "cnn1d", "--width", "16", "--lr", "0.01", "--seed", "1",
-               "--shard", "data/shards/k9.npy", "--out-dir", "alone", "--store", "", cwd=prepared)
+               "--shard", "data/shards/k9", "--out-dir", "alone", "--store", "", cwd=prepared)
     assert proc.returncode == 0, proc.stderr
     for name in TRIAL_FILES:
         assert (prepared / "alone" / name).read_bytes() == (prepared / "straight/w16-lr0.01-s1" / name).read_bytes(), name

@@ -94,7 +94,7 @@ def test_matrix_renders_one_stage_per_shard_and_family_holding_its_trials(tmp_pa
     rendered = set(re.findall(r"^train@\S+\s+Outputs (\S+)$", listed, re.M))
     assert rendered == {f"results/trials/k{k}/{f}" for k in (8, 9, 10) for f in ("cnn1d", "mlp")}
     assert {t["dir"].rsplit("/", 1)[0] for t in study_names.all_trials(params)} == {r.split("results/trials/")[1] for r in rendered}
-    assert set(re.findall(r"^shard@\S+\s+Outputs (\S+)$", listed, re.M)) == {f"data/shards/k{k}.npy" for k in (8, 9, 10)}
+    assert set(re.findall(r"^shard@\S+\s+Outputs (\S+)$", listed, re.M)) == {f"data/shards/k{k}" for k in (8, 9, 10)}
 
 
 def test_lr_folder_names_are_pythons_str_of_the_float():

@@ -74,16 +74,16 @@ def test_a_broken_trial_metrics_file_is_a_one_line_error_naming_it(study, damage
     assert not (study / "results/check").exists()  # nothing written
 
 
-def test_a_pool_that_no_longer_matches_its_checksum_is_refused_before_training(study):
-    path = study / "data/pool/val_y.npy"
+def test_a_held_out_set_that_no_longer_matches_its_checksum_is_refused_before_training(study):
+    path = study / "data/heldout/val_y.npy"
     labels = np.load(path)
     labels[0] = (labels[0] + 1) % 10
     edited = study / "edited.npy"
     np.save(edited, labels)
     with changed_file(path, edited.read_bytes()):
         proc = cli("train", "--k", "6", "--family", "mlp", "--width", "16", "--lr", "0.02", "--seed", "0",
-                   "--shard", "data/shards/k6.npy", "--out-dir", "new-trial", "--store", "", cwd=study)
-        one_line_error(proc, "data/pool", "data/pool.json", "rerun prepare")
+                   "--shard", "data/shards/k6", "--out-dir", "new-trial", "--store", "", cwd=study)
+        one_line_error(proc, "data/heldout", "data/pool.json", "rerun prepare")
     assert not (study / "new-trial/metrics.json").exists()
 
 

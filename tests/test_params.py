@@ -12,7 +12,8 @@ CASES = [
     (("models", "resnet"), {"width": [8], "lr": [0.01]}, ["models.resnet", "resnet", "cnn1d", "module:"]),
     (("models", "cnn1d"), {"width": [8], "lr": [0.01], "module": "plugins.nowhere"}, ["models.cnn1d", "plugins.nowhere"]),
     (("models", "my-net"), {"width": [8], "lr": [0.01]}, ["models", "'my-net'", "letters, digits and _"]),
-    (("shards", "exponents"), [6, 7, 8, 12], ["shards.exponents", "data.pool_size", "4096"]),
+    (("data", "pool_size"), 4096, ["data.pool_size", "stable splits", "scalelab migrate"]),
+    (("shards", "seed"), 0, ["shards.seed", "stable splits", "scalelab migrate"]),
     (("models", "mlp"), {"width": [], "lr": [0.01]}, ["models.mlp.width", "non-empty list"]),
     (("models", "mlp"), {"width": [8], "lr": ["1e-3"]}, ["models.mlp.lr[0]", "'1e-3'", "decimals"]),
     (("train", "batch_size"), "big", ["train.batch_size", "'big'", "positive integer"]),
@@ -82,12 +83,13 @@ def test_snakemake_refuses_before_any_job(tmp_path, params):
     assert not (study / "data" / "pool.json").exists()
 
 
-def test_dataset_too_small_for_the_pool(tmp_path, params):
-    params["data"].update(dataset="digits", pool_size=4096)
+def test_dataset_too_small_for_the_largest_shard(tmp_path, params):
+    params["data"].update(dataset="digits", val_size=256, test_size=256)
+    params["shards"]["exponents"] = [6, 7, 8, 9, 10, 12]
     study = copy_project(tmp_path, params)
     proc = cli("prepare", cwd=study)
     assert proc.returncode == 2
-    assert "exceeds the 1797 examples of 'digits'" in proc.stderr and "data.pool_size" in proc.stderr
+    assert "1797 in all, 1285 for the pool" in proc.stderr and "shards.exponents" in proc.stderr and "above 10" in proc.stderr
     assert not (study / "data" / "pool.json").exists()
 
 

@@ -13,7 +13,7 @@ from scalelab.exponents import P_VALUE, STABLE
 pytestmark = pytest.mark.slow
 
 OUTPUTS = [
-    "data/pool.json", "data/shards/k6.npy", "data/shards/k10.npy",
+    "data/pool.json", "data/shards/k6", "data/shards/k10",
     "results/trials/k6/cnn1d/w8-lr0.01-s0/metrics.json", "results/trials/k10/cnn1d/w16-lr0.01-s1/model.pt",
     "results/trials/k10/mlp/w16-lr0.01-s1/metrics.json", "results/figures/families.png", "results/figures/families.pdf",
     "results/tables/trials.csv", "results/tables/best.csv", "results/fit.json", "results/fit_samples.csv",

@@ -25,9 +25,9 @@ def test_readme_plugins_run_a_trial(tmp_path, params):
         (study / "plugins" / f"{name}.py").write_text(readme_plugin(name))
 
     assert cli("check", cwd=study).returncode == 0
-    for args in (["prepare"], ["shard", "--k", "8", "--out", "data/shards/k8.npy"],
+    for args in (["prepare"], ["shard", "--k", "8", "--out-dir", "data/shards/k8"],
                  ["train", "--k", "8", "--family", "wide", "--width", "16", "--lr", "0.01", "--seed", "0",
-                  "--shard", "data/shards/k8.npy", "--out-dir", "trial"]):
+                  "--shard", "data/shards/k8", "--out-dir", "trial"]):
         proc = cli(*args, cwd=study)
         assert proc.returncode == 0, proc.stderr
     info = json.loads((study / "data/pool.json").read_text())

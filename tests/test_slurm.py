@@ -156,7 +156,7 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     assert info["resumed_from_step"] > 0 and info["slurm_job_id"] not in first_job
     assert not list((study / ".scalelab/trials").rglob(".checkpoint.pt"))
     # The same trial run straight through, outside SLURM, gives the same bytes.
-    proc = cli("train", "--k", "9", "--family", "cnn1d", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "data/shards/k9.npy",
+    proc = cli("train", "--k", "9", "--family", "cnn1d", "--width", "8", "--lr", "0.01", "--seed", "0", "--shard", "data/shards/k9",
                "--out-dir", "straight", "--store", "", cwd=study)
     assert proc.returncode == 0, proc.stderr
     for name in ("metrics.json", "history.csv", "model.pt"):

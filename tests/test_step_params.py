@@ -82,15 +82,15 @@ def steps_of(params: dict, d) -> list[tuple[str, str | None, object]]:
     exponents = params["shards"]["exponents"]
 
     def train_family(family):
-        return lambda p: [train.run_family(p, str(d / "pool"), str(d / "pool.json"), str(d / f"shards/k{k}.npy"), k, family,
+        return lambda p: [train.run_family(p, str(d / "heldout"), str(d / "pool.json"), str(d / f"shards/k{k}"), k, family,
                                            str(d / f"trials/k{k}/{family}"), None) for k in exponents]
 
     return [
-        ("prepare", None, lambda p: prepare.run(p, str(d / "pool"), str(d / "pool.json"))),
-        ("shard", None, lambda p: [shard.run(p, str(d / "pool.json"), k, str(d / f"shards/k{k}.npy")) for k in exponents]),
+        ("prepare", None, lambda p: prepare.run(p, str(d / "heldout"), str(d / "pool.json"))),
+        ("shard", None, lambda p: [shard.run(p, str(d / "pool.json"), k, str(d / f"shards/k{k}")) for k in exponents]),
         *[("train", family, train_family(family)) for family in study.families(params)],
         ("select", None, lambda p: select.run(p, str(d / "trials"), str(d / "tables"))),
-        ("audit", None, lambda p: audit.run(p, str(d / "tables/best.csv"), str(d / "pool"), str(d / "pool.json"),
+        ("audit", None, lambda p: audit.run(p, str(d / "tables/best.csv"), str(d / "heldout"), str(d / "pool.json"),
                                             str(d / "shards"), str(d / "audit"), str(d / "audit.json"), 1, None)),
         ("fit", None, lambda p: fit_step.run(p, str(d / "tables/best.csv"), str(d / "tables/trials.csv"), str(d / "pool.json"),
                                              str(d / "fit.json"), str(d / "fit_samples.csv"), str(d / "audit.json"))),

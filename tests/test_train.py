@@ -16,7 +16,7 @@ from scalelab.models import cnn1d
 def study(tmp_path_factory):
     """A prepared tiny study with its k8 shard (256 examples)."""
     study = copy_project(tmp_path_factory.mktemp("train"))
-    for args in (["prepare"], ["shard", "--k", "8", "--out", "data/shards/k8.npy"]):
+    for args in (["prepare"], ["shard", "--k", "8", "--out-dir", "data/shards/k8"]):
         proc = cli(*args, cwd=study)
         assert proc.returncode == 0, proc.stderr
     return study
@@ -25,7 +25,7 @@ def study(tmp_path_factory):
 def train_trial(study, out, lr="0.01", seed="0", width="8"):
     """One trial alone, trained for real: a store of its own, so nothing is copied from another run."""
     return cli("train", "--k", "8", "--family", "cnn1d", "--width", width, "--lr", lr, "--seed", seed,
-               "--shard", "data/shards/k8.npy", "--out-dir", out, "--store", f"store-{out}", cwd=study)
+               "--shard", "data/shards/k8", "--out-dir", out, "--store", f"store-{out}", cwd=study)
 
 
 def test_same_trial_twice_gives_identical_bytes(study):
@@ -59,7 +59,7 @@ def test_divergence_is_recorded_as_failed(study):
 def test_a_family_trained_in_one_process_equals_one_job_per_trial(study):
     """DVC trains a family's trials in one process (`--all`), Snakemake one per job: the bytes
     must not depend on which, or the engines could not take over each other's results."""
-    proc = cli("train", "--k", "8", "--family", "cnn1d", "--all", "--shard", "data/shards/k8.npy",
+    proc = cli("train", "--k", "8", "--family", "cnn1d", "--all", "--shard", "data/shards/k8",
                "--out-dir", "family", "--store", "store-family", cwd=study)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (study / "family").iterdir()) == ["w16-lr0.01-s0", "w16-lr0.01-s1", "w8-lr0.01-s0", "w8-lr0.01-s1"]
@@ -87,8 +87,8 @@ def run_args(study) -> dict:
     import yaml
 
     params = yaml.safe_load((study / "params.yaml").read_text())
-    return dict(params=params, pool_dir=str(study / "data/pool"), info_path=str(study / "data/pool.json"),
-                shard_path=str(study / "data/shards/k8.npy"), k=8, family="cnn1d", width=8, lr=0.01, seed=0)
+    return dict(params=params, heldout_dir=str(study / "data/heldout"), info_path=str(study / "data/pool.json"),
+                shard_dir=str(study / "data/shards/k8"), k=8, family="cnn1d", width=8, lr=0.01, seed=0)
 
 
 def preempt_after_third_evaluation(args, out, monkeypatch):

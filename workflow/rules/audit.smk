@@ -8,9 +8,9 @@ AUDIT_TRIALS = len(config["models"]) * len(AUDITED) * len(config["grid"]["seed"]
 rule audit:
     input:
         best="results/tables/best.csv",
-        pool=POOL_FILES,
+        heldout=HELDOUT_FILES,
         info="data/pool.json",
-        shards=[f"data/shards/{study.shard_name(k)}.npy" for k in AUDITED],
+        shards=[SHARD_FILES[name].format(k=k) for k in AUDITED for name in SHARD_FILES],
         code=code("audit"),
     output:
         audit="results/audit.json",
@@ -23,4 +23,4 @@ rule audit:
     resources:
         gpu=0 if config["train"]["device"] == "cpu" else 1,
     shell:
-        "scalelab audit --best {input.best} --pool-dir {POOL_DIR} --info {input.info} --shards-dir {SHARDS_DIR} --out-dir {output.trials} --out {output.audit} --jobs {threads} 2> {log}"
+        "scalelab audit --best {input.best} --heldout-dir {HELDOUT_DIR} --info {input.info} --shards-dir {SHARDS_DIR} --out-dir {output.trials} --out {output.audit} --jobs {threads} 2> {log}"

@@ -1,7 +1,7 @@
 # Names and paths derived from params.yaml, shared by every rule.
 
 from scalelab import study
-from scalelab.pool import split_paths
+from scalelab.pool import heldout_paths, shard_paths
 from scalelab.steps import FIGURES as FIGURE_NAMES, code_files, param_values
 
 # Under a cluster executor only training is submitted: the other steps take seconds, less
@@ -12,11 +12,12 @@ SHARD_SIZES = study.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])
 # Folders a step takes whole, with the files in them that rules declare: a rule passes the folder
 # (the folder of files a rule names itself is found by folder()).
-POOL_DIR = "data/pool"
+HELDOUT_DIR = "data/heldout"
 SHARDS_DIR = "data/shards"
 TRIALS_DIR = "results/trials"
-POOL_FILES = [str(p) for p in split_paths(POOL_DIR).values()]
-SHARD_FILE = SHARDS_DIR + "/k{k}.npy"
+HELDOUT_FILES = [str(p) for p in heldout_paths(HELDOUT_DIR).values()]
+SHARD_DIR = SHARDS_DIR + "/k{k}"
+SHARD_FILES = {name: str(p) for name, p in shard_paths(SHARD_DIR).items()}  # x, y and shard.json
 BATCH_DIR = TRIALS_DIR + "/k{k}/{family}"  # one family's trials on one shard: one train job
 
 

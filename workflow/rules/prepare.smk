@@ -1,13 +1,14 @@
-# Make the dataset once and split it into a training pool, a validation and a test set.
+# Fix the validation and test sets (data/heldout) and describe the dataset (data/pool.json).
+# Its params are the data section: adding a shard never reruns it.
 rule prepare:
     input:
         code=code("prepare"),
     output:
-        pool=POOL_FILES,
+        heldout=HELDOUT_FILES,
         info="data/pool.json",
     params:
         **step_params("prepare"),
     log:
         "logs/prepare.log",
     shell:
-        "scalelab prepare --pool-dir {POOL_DIR} --info {output.info} 2> {log}"
+        "scalelab prepare --heldout-dir {HELDOUT_DIR} --info {output.info} 2> {log}"

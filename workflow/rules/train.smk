@@ -10,15 +10,16 @@
 # (slurm/config.yaml); local runs ignore groups.
 rule train:
     input:
-        pool=POOL_FILES,
+        heldout=HELDOUT_FILES,
         info="data/pool.json",
-        shard=SHARD_FILE,
+        shard=list(SHARD_FILES.values()),
         code=lambda wildcards: code("train", wildcards.family),
     output:
         trials=directory(BATCH_DIR),
     params:
         **step_params("train"),
         family=lambda wildcards: config["models"][wildcards.family],
+        shard_dir=lambda wildcards, input: folder(input.shard),
     log:
         "logs/train/k{k}/{family}.log",
     threads: 1
@@ -29,4 +30,4 @@ rule train:
         lambda wildcards: f"trials_k{wildcards.k}"
     shell:
         "scalelab train --k {wildcards.k} --family {wildcards.family} --all"
-        " --pool-dir {POOL_DIR} --info {input.info} --shard {input.shard} --out-dir {output.trials} 2> {log}"
+        " --heldout-dir {HELDOUT_DIR} --info {input.info} --shard {params.shard_dir} --out-dir {output.trials} 2> {log}"

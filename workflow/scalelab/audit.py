@@ -110,7 +110,7 @@ def train_all(tasks: list[tuple], jobs: float) -> list[dict]:
         return list(pool.map(train.run, *zip(*tasks)))
 
 
-def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir: str, out_dir: str, out: str,
+def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_dir: str, out_dir: str, out: str,
         jobs: int | None = None, store: str | None = None) -> dict:
     cfg = params["audit"]
     metric = params["fit"]["metric"]
@@ -125,7 +125,7 @@ def run(params: dict, best_path: str, pool_dir: str, info_path: str, shards_dir:
     def task(row: dict, seed: int) -> tuple:  # train.run's arguments for one seed of a chosen config
         k, width, lr = int(row["k"]), int(row["width"]), float(row["lr"])
         shard = study.shard_name(k)
-        return (patient, pool_dir, info_path, str(Path(shards_dir) / f"{shard}.npy"), k, row["family"], width, lr, seed,
+        return (patient, heldout_dir, info_path, str(Path(shards_dir) / shard), k, row["family"], width, lr, seed,
                 str(Path(out_dir) / shard / row["family"] / study.trial_name(width, lr, seed)), None, origin)
 
     finished = train_all([task(row, seed) for row in chosen for seed in seeds], min(jobs or math.inf, default_jobs(params)))

@@ -43,14 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = step("check", "validate params.yaml and print the jobs the study implies")
 
-    s = step("prepare", "make the dataset and split it into pool, validation and test")
-    s.add_argument("--pool-dir", default="data/pool")
+    s = step("grow", "take one of the plan's steps (more data, seeds or width) by editing params.yaml; "
+                     "finished trials are kept, and the current forecasts go to the ledger")
+    s.add_argument("what", nargs="?", default="next", choices=["next", "shard", "2shards", "seeds", "wider"],
+                   help="next: the plan's first step (default); shard / 2shards: one or two more shards; seeds: more "
+                        "seeds; wider: one grid step wider")
+    s.add_argument("--cost", default="results/cost.json", help="the plan (predict writes it)")
+    s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--info", default="data/pool.json")
+    s.add_argument("--ledger", default="results/ledger.csv")
+    s.add_argument("--dry-run", action="store_true", help="print what would change and run; edit nothing")
+
+    s = step("migrate", "accept stable splits for a study made before them (deletes data.pool_size and shards.seed)")
+
+    s = step("prepare", "fix the validation and test sets and describe the dataset")
+    s.add_argument("--heldout-dir", default="data/heldout")
     s.add_argument("--info", default="data/pool.json")
 
-    s = step("shard", "write the pool indices of one shard (nested across sizes)")
+    s = step("shard", "write one shard's examples: the pool's first base**k (nested and stable across sizes)")
     s.add_argument("--k", type=int, required=True, help="exponent: shard size is base**k")
     s.add_argument("--info", default="data/pool.json")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out-dir", required=True, help="the shard's folder (data/shards/k<k>)")
 
     s = step("train", "train every trial of a family on one shard (--all; or one trial) with early stopping")
     s.add_argument("--k", type=int, required=True)
@@ -60,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--all", action="store_true",
                    help="train every trial params.yaml gives the family on this shard, each in OUT_DIR/<trial>, in one process")
-    s.add_argument("--pool-dir", default="data/pool")
+    s.add_argument("--heldout-dir", default="data/heldout")
     s.add_argument("--info", default="data/pool.json")
-    s.add_argument("--shard", required=True, help="the shard's index file")
+    s.add_argument("--shard", required=True, help="the shard's folder (data/shards/k<k>)")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--store", default=".scalelab/trials",
                    help="where trials train and stay once finished, by fingerprint, out of the engines' reach: "
@@ -74,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = step("audit", "re-train each family's best configuration on the largest shards with more patience and budget")
     s.add_argument("--best", default="results/tables/best.csv")
-    s.add_argument("--pool-dir", default="data/pool")
+    s.add_argument("--heldout-dir", default="data/heldout")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--shards-dir", default="data/shards")
     s.add_argument("--out-dir", default="results/audit", help="where the re-trained trials go")
@@ -149,6 +162,15 @@ def dispatch(args: argparse.Namespace) -> None:
         plan.run(args.cost, args.curve, args.multiplier, args.out)
         return
 
+    if args.step == "grow":
+        from . import grow
+        grow.run(args.params, args.what, args.cost, args.fit, args.info, args.ledger, args.dry_run)
+        return
+    if args.step == "migrate":
+        from . import grow
+        grow.migrate(args.params)
+        return
+
     from . import config
     params = config.load(args.params)
     if args.step == "check":
@@ -156,28 +178,28 @@ def dispatch(args: argparse.Namespace) -> None:
         check.run(params, args.params)
     elif args.step == "prepare":
         from . import prepare
-        prepare.run(params, args.pool_dir, args.info)
+        prepare.run(params, args.heldout_dir, args.info)
     elif args.step == "shard":
         from . import shard
-        shard.run(params, args.info, args.k, args.out)
+        shard.run(params, args.info, args.k, args.out_dir)
     elif args.step == "train":
         from . import train
         if args.family not in params["models"]:
             raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
                                 f"use one of {', '.join(params['models'])}")
         if args.all:
-            train.run_family(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.out_dir, args.store)
+            train.run_family(params, args.heldout_dir, args.info, args.shard, args.k, args.family, args.out_dir, args.store)
         elif None in (args.width, args.lr, args.seed):
             raise ScalelabError("train: give --width, --lr and --seed for one trial, or --all for every trial of the family")
         else:
-            train.run(params, args.pool_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
+            train.run(params, args.heldout_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
                       args.seed, args.out_dir, args.store)
     elif args.step == "select":
         from . import select
         select.run(params, args.trials_dir, args.out_dir)
     elif args.step == "audit":
         from . import audit
-        audit.run(params, args.best, args.pool_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs, args.store)
+        audit.run(params, args.best, args.heldout_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs, args.store)
     elif args.step == "fit":
         from . import fit_step
         fit_step.run(params, args.best, args.trials, args.info, args.out, args.samples, args.audit)

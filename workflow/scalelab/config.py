@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from . import registry
-from .study import family_module, shard_sizes
+from .study import family_module
 from .errors import ScalelabError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "params.schema.yaml"
@@ -58,6 +58,7 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
     schema = yaml.load(SCHEMA_PATH.read_text(), Loader=_Loader)
     if not isinstance(params, dict):
         raise ScalelabError(f"{source}: expected a mapping of sections (data, shards, ...), got {type(params).__name__}")
+    _check_not_legacy(params, source)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
@@ -67,13 +68,7 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
     for family in params["models"]:
         registry.check("model", family_module(params, family), key=f"models.{family}")
 
-    largest = max(shard_sizes(params).values())
-    if largest > params["data"]["pool_size"]:
-        raise ScalelabError(
-            f"{source}: shards.exponents: the largest shard ({params['shards']['base']}^"
-            f"{max(params['shards']['exponents'])} = {largest}) is larger than data.pool_size "
-            f"({params['data']['pool_size']}); raise data.pool_size or drop that exponent"
-        )
+    _check_pool_can_hold(params, source)
     train = params["train"]
     if train["precision"] == "bf16" and train["device"] == "cpu":
         raise ScalelabError(f"{source}: train.precision: bf16 runs on CUDA GPUs only and train.device is cpu; "
@@ -109,6 +104,43 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
                 f"models.{family}; lower it or set it to null for the full grid"
             )
     return params
+
+
+# Keys of the layout before stable splits (pool, validation and test were drawn together, so their
+# size and seed decided every example): a study that still has them was measured on other data.
+LEGACY_KEYS = (("data", "pool_size"), ("shards", "seed"))
+
+
+def legacy_keys(params: dict) -> list[str]:
+    return [f"{section}.{key}" for section, key in LEGACY_KEYS if isinstance(params.get(section), dict) and key in params[section]]
+
+
+def _check_not_legacy(params: dict, source: str) -> None:
+    """A study made before stable splits gets one line saying what changed and how to accept it,
+    not a silent retraining of every trial on new examples."""
+    found = legacy_keys(params)
+    if found:
+        raise ScalelabError(
+            f"{source}: {' and '.join(found)}: this study was made before scalelab drew stable splits (the validation "
+            f"and test sets and every shard no longer depend on how much data is drawn), so every trial would train "
+            f"again on other examples; to accept, run `scalelab migrate` (it deletes those keys), then rerun the study")
+
+
+def _check_pool_can_hold(params: dict, source: str) -> None:
+    """A dataset of known size must hold the largest shard beside validation and test (a dataset
+    that holds data out its own way is checked when the shard is drawn)."""
+    module = registry.load("dataset", params["data"]["dataset"])
+    available = getattr(module, "AVAILABLE", None)
+    if available is None or hasattr(module, "make_splits"):
+        return
+    data = params["data"]
+    pool = available - data["val_size"] - data["test_size"]
+    base, k = params["shards"]["base"], max(params["shards"]["exponents"])
+    if base**k > pool:
+        fits = [j for j in range(k) if base**j <= pool]
+        fix = f"drop exponents above {fits[-1]}" if fits else "lower data.val_size and data.test_size"
+        raise ScalelabError(f"{source}: shards.exponents: the largest shard ({base}^{k} = {base**k}) needs more examples than "
+                            f"'{data['dataset']}' has: {available} in all, {pool} for the pool after validation and test; {fix}")
 
 
 def load(path: str | Path = "params.yaml") -> dict:

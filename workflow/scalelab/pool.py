@@ -1,5 +1,15 @@
-"""The prepared data on disk: data/pool/{pool,val,test}_{x,y}.npy, one .npy per array
-(plain .npy, unlike .npz, has no timestamps, so the same data is the same bytes)."""
+"""The prepared data on disk, in a layout that lets a study grow in place:
+
+    data/heldout/{val,test}_{x,y}.npy   validation and test, written once by `prepare`
+    data/pool.json                      what the dataset is (unit, classes, shapes, checksums)
+    data/shards/k<k>/{x,y}.npy          one shard's own examples, written by `shard`
+    data/shards/k<k>/shard.json         its size, checksum and what the dataset says of it
+
+Nothing here depends on how large the study is: the held-out sets are fixed by the dataset and
+data.seed, and shard k holds the first m examples of the pool whatever larger shards exist, so
+adding a shard writes one new folder and touches no file an earlier job read. Plain .npy (unlike
+.npz) has no timestamps, so the same data is the same bytes.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +18,28 @@ from pathlib import Path
 
 import numpy as np
 
+from . import io
 from .errors import ScalelabError
 
-STORED_SETS = ("pool", "val", "test")  # what prepare stores: the pool shards are cut from, validation, test
+HELDOUT_SETS = ("val", "test")  # what prepare stores: validation (selection, stopping) and test (the curve)
+LAYOUT = 2  # pool.json's layout: 2 = stable splits (held-out sets fixed, shards are prefixes of one pool)
+SHARD_INFO = "shard.json"
 RERUN_PREPARE = "rerun prepare (snakemake --forcerun prepare, or dvc repro -f prepare)"
+RERUN_SHARD = "rerun its shard step (snakemake --forcerun shard, or dvc repro -f shard)"
 
 
-def split_paths(pool_dir: str | Path) -> dict[str, Path]:
-    pool_dir = Path(pool_dir)
-    return {f"{s}_{a}": pool_dir / f"{s}_{a}.npy" for s in STORED_SETS for a in ("x", "y")}
+def heldout_paths(heldout_dir: str | Path) -> dict[str, Path]:
+    heldout_dir = Path(heldout_dir)
+    return {f"{s}_{a}": heldout_dir / f"{s}_{a}.npy" for s in HELDOUT_SETS for a in ("x", "y")}
+
+
+def shard_paths(shard_dir: str | Path) -> dict[str, Path]:
+    shard_dir = Path(shard_dir)
+    return {"x": shard_dir / "x.npy", "y": shard_dir / "y.npy", "info": shard_dir / SHARD_INFO}
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 of the arrays with their names, dtypes and shapes (prepare records it in pool.json)."""
+    """sha256 of the arrays with their names, dtypes and shapes (pool.json and shard.json record it)."""
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
@@ -28,13 +47,34 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def load_verified(pool_dir: str | Path, info: dict, info_path: str | Path) -> dict[str, np.ndarray]:
-    """Every split's arrays, checked against the checksum prepare wrote in pool.json: a pool edited
-    or half-replaced since is an error before any training, not a silently different study."""
+def save_arrays(paths: dict[str, Path], arrays: dict[str, np.ndarray]) -> None:
+    """Each array to its own .npy, atomically (a killed job leaves no half-written file)."""
+    for name, array in arrays.items():
+        with io.atomic_path(paths[name]) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+
+
+def _load(paths: dict[str, Path], names, where: str, expected: str | None, record: str, fix: str) -> dict[str, np.ndarray]:
     try:
-        arrays = {name: np.load(path) for name, path in split_paths(pool_dir).items()}
+        arrays = {name: np.load(paths[name]) for name in names}
     except (OSError, ValueError) as exc:
-        raise ScalelabError(f"{pool_dir}: unreadable pool ({exc}); {RERUN_PREPARE}") from None
-    if "sha256" in info and checksum(arrays) != info["sha256"]:
-        raise ScalelabError(f"{pool_dir}: the pool's files no longer match the checksum in {info_path}; {RERUN_PREPARE}")
+        raise ScalelabError(f"{where}: unreadable ({exc}); {fix}") from None
+    if expected is not None and checksum(arrays) != expected:
+        raise ScalelabError(f"{where}: the files no longer match the checksum in {record}; {fix}")
     return arrays
+
+
+def load_heldout(heldout_dir: str | Path, info: dict, info_path: str | Path) -> dict[str, np.ndarray]:
+    """Validation and test, checked against the checksum prepare wrote in pool.json: a set edited
+    or half-replaced since is an error before any training, not a silently different study."""
+    paths = heldout_paths(heldout_dir)
+    return _load(paths, paths, str(heldout_dir), info.get("sha256"), str(info_path), RERUN_PREPARE)
+
+
+def load_shard(shard_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One shard's examples (x, y), checked against its shard.json."""
+    paths = shard_paths(shard_dir)
+    record = io.read_json(paths["info"])
+    arrays = _load(paths, ("x", "y"), str(shard_dir), record["sha256"], str(paths["info"]), RERUN_SHARD)
+    return arrays["x"], arrays["y"]

@@ -1,46 +1,56 @@
-"""Step `prepare`: make the dataset once and split it into pool, validation and test sets.
+"""Step `prepare`: fix the validation and test sets, and describe the dataset.
 
-Writes data/pool/{pool,val,test}_{x,y}.npy and data/pool.json (sizes, classes, unit, checksum).
-A plain dataset (`make`) is cut in three by one seeded permutation, so the sets are disjoint by
-construction. A dataset that must hold data out its own way (text by file, CIFAR-10's own test
-batch) defines `make_splits` and returns the three sets itself.
+Writes data/heldout/{val,test}_{x,y}.npy and data/pool.json (unit, classes, shapes, checksums).
+Neither depends on how much training data the study draws: growing the study (a larger shard)
+never reruns this step, so every trial measured before stays comparable.
+
+How a dataset is cut (datasets/__init__.py has the contract):
+- a plain dataset (`make`) is one seeded sequence, prefix-stable: validation is its first
+  val_size examples, test the next test_size, and the pool everything after, in order;
+- a dataset that holds data out its own way (text by file, CIFAR-10's test batch) returns the
+  three sets itself from `make_splits`, with held-out sets that do not depend on the pool's size.
+The `shard` step draws the pool through the same function (`draw`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 
 import numpy as np
 
 from . import io, registry
+from .datasets import PoolTooSmall
 from .errors import ScalelabError
-from .pool import STORED_SETS, checksum, split_paths
+from .pool import HELDOUT_SETS, LAYOUT, checksum, heldout_paths, save_arrays
+
+POOL_KEYS = ("dataset", "options", "seed", "val_size", "test_size")  # the data keys that decide the pool
 
 
-def make_splits(data_cfg: dict) -> tuple[dict[str, np.ndarray], dict]:
-    """Pure: generate, permute and cut (or let the dataset split). Returns the arrays and their
-    description."""
+def draw(data_cfg: dict, pool_units: int) -> dict:
+    """Pure: the held-out sets and the pool's first `pool_units` units (examples; characters or
+    words for text). Returns {"val": (x, y), "test": (x, y), "pool": (x, y), "n_classes",
+    "tokens_per_example", "info", "pool_info"}."""
     module = registry.load("dataset", data_cfg["dataset"])
-    sizes = {"pool": data_cfg["pool_size"], "val": data_cfg["val_size"], "test": data_cfg["test_size"]}
     options = data_cfg.get("options") or {}
+    sizes = {"pool": pool_units, "val": data_cfg["val_size"], "test": data_cfg["test_size"]}
     own = hasattr(module, "make_splits")
     check_options(module.make_splits if own else module.make, data_cfg["dataset"], options)
     if own:
-        return _own_splits(module, data_cfg, sizes, options)
-    total = sum(sizes.values())
-    if module.AVAILABLE is not None and total > module.AVAILABLE:
-        raise ScalelabError(
-            f"params.yaml: data.pool_size: pool + val + test = {total} exceeds the {module.AVAILABLE} "
-            f"examples of '{data_cfg['dataset']}'; lower data.pool_size (or val_size, test_size)"
-        )
-    x, y = module.make(total, data_cfg["seed"], **options)
-    order = np.random.default_rng(data_cfg["seed"]).permutation(total)
-    arrays, start = {}, 0
-    for split in STORED_SETS:
-        idx = order[start:start + sizes[split]]
-        arrays[f"{split}_x"], arrays[f"{split}_y"] = x[idx], y[idx]
-        start += sizes[split]
-    return arrays, describe(data_cfg, module, arrays, sizes, int(module.N_CLASSES), 1, {})
+        made = module.make_splits(sizes, data_cfg["seed"], **options)
+        return {"pool_info": {}, **made}
+    held = sizes["val"] + sizes["test"]
+    available = module.AVAILABLE
+    if available is not None and held > available:
+        raise ScalelabError(f"params.yaml: data.val_size: val + test = {held} exceeds the {available} examples of "
+                            f"'{data_cfg['dataset']}'; lower data.val_size or data.test_size")
+    if available is not None and held + pool_units > available:
+        raise PoolTooSmall(available - held, "examples")
+    x, y = module.make(held + pool_units, data_cfg["seed"], **options)
+    cuts = {"val": (0, sizes["val"]), "test": (sizes["val"], held), "pool": (held, held + pool_units)}
+    return {**{s: (x[a:b], y[a:b]) for s, (a, b) in cuts.items()}, "n_classes": int(module.N_CLASSES),
+            "tokens_per_example": 1, "info": {}, "pool_info": {}}
 
 
 def check_options(make, dataset: str, options: dict) -> None:
@@ -56,37 +66,45 @@ def check_options(make, dataset: str, options: dict) -> None:
             raise ScalelabError(f"params.yaml: data.options.{key}: dataset '{dataset}' has no option '{key}'; {hint}")
 
 
-def _own_splits(module, data_cfg: dict, sizes: dict, options: dict) -> tuple[dict[str, np.ndarray], dict]:
-    made = module.make_splits(sizes, data_cfg["seed"], **options)
-    arrays = {}
-    for split in STORED_SETS:
-        arrays[f"{split}_x"], arrays[f"{split}_y"] = made[split]
-    return arrays, describe(data_cfg, module, arrays, sizes, int(made["n_classes"]),
-                            int(made["tokens_per_example"]), made.get("info", {}))
+def heldout_arrays(made: dict) -> dict[str, np.ndarray]:
+    return {f"{s}_{a}": made[s][i] for s in HELDOUT_SETS for i, a in enumerate(("x", "y"))}
 
 
-def describe(data_cfg: dict, module, arrays: dict, sizes: dict, n_classes: int, tokens: int, extra: dict) -> dict:
+def pool_id(data_cfg: dict, heldout_sha: str) -> str:
+    """Which pool a result was measured on: the data keys that decide it and the held-out bytes.
+    The forecast ledger compares it, so a forecast is only ever checked on its own pool."""
+    keys = {k: data_cfg.get(k) for k in POOL_KEYS}
+    return hashlib.sha256(json.dumps([keys, heldout_sha, LAYOUT], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe(data_cfg: dict, module, made: dict) -> dict:
     """pool.json: what later steps need to know about the data. Sizes are in the dataset's unit
     (examples; characters or words for text), and an example holds `tokens_per_example` of them."""
+    arrays = heldout_arrays(made)
+    sha = checksum(arrays)
+    available = getattr(module, "AVAILABLE", None)
+    held = data_cfg["val_size"] + data_cfg["test_size"]
     return {
+        "layout": LAYOUT,
         "dataset": data_cfg["dataset"],
         "unit": getattr(module, "UNIT", "examples"),
         "loss_per": getattr(module, "LOSS_PER", "example"),
-        "n_classes": n_classes,
-        "input_shape": list(arrays["pool_x"].shape[1:]),
-        "tokens_per_example": tokens,
-        "sizes": sizes,
-        "examples": {split: int(len(arrays[f"{split}_y"])) for split in STORED_SETS},
-        "sha256": checksum(arrays),
-        "dataset_info": extra,
+        "n_classes": int(made["n_classes"]),
+        "input_shape": list(made["val"][0].shape[1:]),
+        "tokens_per_example": int(made["tokens_per_example"]),
+        "sizes": {"val": data_cfg["val_size"], "test": data_cfg["test_size"]},
+        "examples": {split: int(len(made[split][1])) for split in HELDOUT_SETS},
+        # examples the pool can supply (plain finite datasets); null: unbounded, or known only on drawing
+        "pool_available": None if available is None or hasattr(module, "make_splits") else int(available - held),
+        "sha256": sha,
+        "pool_id": pool_id(data_cfg, sha),
+        "dataset_info": made.get("info", {}),
     }
 
 
-def run(params: dict, pool_dir: str, info_path: str) -> dict:
-    arrays, info = make_splits(params["data"])
-    for name, path in split_paths(pool_dir).items():
-        with io.atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, arrays[name])
-    io.write_json(info_path, info)  # last: its presence means the pool is complete
+def run(params: dict, heldout_dir: str, info_path: str) -> dict:
+    made = draw(params["data"], 0)
+    info = describe(params["data"], registry.load("dataset", params["data"]["dataset"]), made)
+    save_arrays(heldout_paths(heldout_dir), heldout_arrays(made))
+    io.write_json(info_path, info)  # last: its presence means the held-out sets are complete
     return info

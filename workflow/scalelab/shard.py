@@ -1,24 +1,22 @@
-"""Step `shard`: the training indices of one shard size.
+"""Step `shard`: the training examples of one shard size.
 
-Shards are nested: shard m is the first m entries of one seeded permutation of the pool, so a
-larger shard contains every smaller one and adding a size never changes an existing shard.
-Indices point into the pool only, so no shard can overlap the validation or test set. Sizes count
-the dataset's unit: a text shard of m characters is m / context examples of `context` characters.
+Shard k holds the first m = base**k units of the pool (examples; characters or words for text),
+drawn by the same function as the held-out sets (prepare.draw). The pool is one fixed, seeded
+order, so shards are nested and stable: a larger shard contains every smaller one, and shard k
+holds the same bytes whatever other shards the study has. Adding a size writes one new folder;
+every existing shard, and every trial trained on it, stays as it was. The pool never overlaps
+the validation or test set, and the held-out sets drawn here are checked against the ones
+prepare wrote, so a dataset that breaks the prefix contract is caught before any training.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-from . import io
+from . import io, prepare
+from .datasets import PoolTooSmall
 from .errors import ScalelabError
-
-
-def shard_indices(pool_size: int, size: int, seed: int) -> np.ndarray:
-    """Pure: the first `size` entries of the pool permutation for `seed`."""
-    if size > pool_size:
-        raise ScalelabError(f"params.yaml: shards.exponents: shard of {size} exceeds data.pool_size ({pool_size}); raise pool_size")
-    return np.random.default_rng(seed).permutation(pool_size)[:size].astype(np.int64)
+from .pool import checksum, save_arrays, shard_paths
 
 
 def examples_in(size: int, info: dict) -> int:
@@ -32,11 +30,34 @@ def examples_in(size: int, info: dict) -> int:
     return size // tokens
 
 
-def run(params: dict, info_path: str, k: int, out: str) -> np.ndarray:
+def too_large(k: int, base: int, size: int, available: int, unit: str, dataset: str) -> ScalelabError:
+    """The one-line error for a shard the dataset cannot fill: it names how much exists."""
+    largest = int(math.floor(math.log(available) / math.log(base) + 1e-9)) if available >= 1 else None
+    fix = f"drop exponents above {largest}" if largest is not None else "use a larger dataset"
+    return ScalelabError(f"params.yaml: shards.exponents: shard k={k} needs {size:,} {unit}, but the pool of "
+                         f"'{dataset}' holds only {available:,} after validation and test; {fix}")
+
+
+def run(params: dict, info_path: str, k: int, out_dir: str) -> dict:
     info = io.read_json(info_path)
-    n = examples_in(params["shards"]["base"] ** k, info)
-    idx = shard_indices(info["examples"]["pool"], n, params["shards"]["seed"])
-    with io.atomic_path(out) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, idx)
-    return idx
+    base = params["shards"]["base"]
+    size = base**k
+    n = examples_in(size, info)
+    try:
+        made = prepare.draw(params["data"], size)
+    except PoolTooSmall as short:
+        raise too_large(k, base, size, short.available, short.unit, info["dataset"]) from None
+    if checksum(prepare.heldout_arrays(made)) != info["sha256"]:
+        raise ScalelabError(f"data.dataset: '{info['dataset']}' gave other validation or test examples when asked for a "
+                            f"pool of {size:,} than when {info_path} was written: it is not prefix-stable "
+                            f"(datasets/__init__.py); fix the dataset, then rerun prepare")
+    x, y = made["pool"]
+    if len(y) != n:
+        raise ScalelabError(f"data.dataset: '{info['dataset']}' returned {len(y)} pool examples for {size:,} {info['unit']}, "
+                            f"not {n}; fix its make/make_splits")
+    paths = shard_paths(out_dir)
+    save_arrays(paths, {"x": x, "y": y})
+    record = {"k": k, "size": size, "examples": n, "sha256": checksum({"x": x, "y": y}),
+              "pool_id": info["pool_id"], "pool_info": made.get("pool_info", {})}
+    io.write_json(paths["info"], record)  # last: its presence means the shard is complete
+    return record

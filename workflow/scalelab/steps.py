@@ -33,11 +33,13 @@ def family_code(module: str) -> list[str]:
 # Every built-in family's files, in the registry's order (a train job's fingerprint hashes them in this order).
 MODEL_CODE = ["models/__init__.py", *dict.fromkeys(f for module in BUILTIN["model"].values() for f in family_code(module))]
 FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
+# The code that draws data: prepare (the held-out sets) and shard (the pool) call the same function.
+DATA_CODE = ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
+             "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
+             "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"]
 STEP_CODE = {
-    "prepare": ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
-                "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
-                "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"],
-    "shard": ["shard.py", "io.py"],
+    "prepare": DATA_CODE,
+    "shard": ["shard.py", *DATA_CODE],
     "train": ["train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "select": ["select.py", "audit.py", "study.py", "cost.py", "io.py"],  # audit.bits: the *_bits columns
     "audit": ["audit.py", "train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
@@ -48,7 +50,7 @@ STEP_CODE = {
 }
 # The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
 FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families", "backtest", "cost")
-PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
+PLUGIN_STEPS = {"dataset": ("prepare", "shard"), "model": ("train", "audit", "predict")}
 
 # The params.yaml keys each step reads (a section, or section.key). Only these rerun the step. A
 # train job is a batch, one family's trials on one shard, so it also reads models.<family> (which
@@ -56,7 +58,7 @@ PLUGIN_STEPS = {"dataset": ("prepare",), "model": ("train", "audit", "predict")}
 # finished before are copied from the store, so a grid edit trains only the new trials.
 STEP_PARAMS = {
     "prepare": ["data"],
-    "shard": ["shards.base", "shards.seed"],
+    "shard": ["data", "shards.base"],  # it draws the pool (data) and sizes the shard (base); not the exponents
     "train": ["train", "grid"],
     "select": ["select", "grid", "models", "shards.exponents", "shards.base"],  # shards.base: timing.csv's sizes
     # The audit re-trains (train), every seed (grid.seed) of the family's best config (models: its

@@ -43,11 +43,11 @@ class Store:
     """One process's view of the store: the fingerprint of its trials (everything a finished
     trial's bytes depend on besides its own family, width, lr and seed) and where each trains."""
 
-    def __init__(self, root: str | None, params: dict, info_path: str, shard_path: str, device_type: str, m: int):
+    def __init__(self, root: str | None, params: dict, info_path: str, shard_info: str | Path, device_type: str, m: int):
         self.root = Path(root) if root else None
         self.params, self.m = params, m
         # The data and the versions; the code is hashed per family (`code`).
-        self.inputs = {"data": [sha256(info_path), sha256(shard_path)], "device": device_type,
+        self.inputs = {"data": [sha256(info_path), sha256(shard_info)], "device": device_type,
                        "versions": [__version__, torch.__version__]}
 
     @functools.cache

@@ -45,7 +45,7 @@ from .stopping import continuable, make_schedule, stopping_rule
 from .adam import Adam
 from .datasets import IGNORE
 from .models import count_params
-from .pool import load_verified
+from .pool import SHARD_INFO, load_heldout, load_shard
 from .progress import Progress
 
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
@@ -222,12 +222,11 @@ def resume(trial: Trial, path: Path, fingerprint: dict, device, progress: Progre
     return trial.step
 
 
-def load_sets(pool_dir: str, info: dict, info_path: str, shard_path: str, device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The shard's training examples and the whole validation and test sets, on `device`; the
-    pool is checked against pool.json's checksum first."""
-    shard = np.load(shard_path)
-    arrays = load_verified(pool_dir, info, info_path)
-    sets = {"train": (arrays["pool_x"][shard], arrays["pool_y"][shard])}
+def load_sets(heldout_dir: str, info: dict, info_path: str, shard_dir: str, device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The shard's training examples and the whole validation and test sets, on `device`; each
+    is checked against the checksum its step recorded first."""
+    arrays = load_heldout(heldout_dir, info, info_path)
+    sets = {"train": load_shard(shard_dir)}
     sets["val"], sets["test"] = [(arrays[f"{split}_x"], arrays[f"{split}_y"]) for split in ("val", "test")]
     return {name: (torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for name, (x, y) in sets.items()}
 
@@ -236,20 +235,21 @@ class TrialGroup:
     """What the trials of one process share: params, device, data and the store. The data is
     loaded once, and only if some trial has to train."""
 
-    def __init__(self, params: dict, pool_dir: str, info_path: str, shard_path: str, store_root: str | None):
+    def __init__(self, params: dict, heldout_dir: str, info_path: str, shard_dir: str, store_root: str | None):
         self.params, self.cfg = params, params["train"]
-        self.pool_dir, self.info_path, self.shard_path = pool_dir, info_path, shard_path
+        self.heldout_dir, self.info_path, self.shard_dir = heldout_dir, info_path, shard_dir
         self.device = devices.pick(self.cfg["device"], self.cfg["precision"],
                                    log=lambda text: print(text, file=sys.stderr, flush=True))
         set_determinism(self.device)
         self.info = io.read_json(info_path)
-        self.n = len(np.load(shard_path, mmap_mode="r"))
+        shard_info = Path(shard_dir) / SHARD_INFO
+        self.n = io.read_json(shard_info)["examples"]
         self.m = self.n * self.info.get("tokens_per_example", 1)  # the shard's size in the data's unit
-        self.store = store.Store(store_root, params, info_path, shard_path, self.device.type, self.m)
+        self.store = store.Store(store_root, params, info_path, shard_info, self.device.type, self.m)
 
     @functools.cached_property
     def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        return load_sets(self.pool_dir, self.info, self.info_path, self.shard_path, self.device)
+        return load_sets(self.heldout_dir, self.info, self.info_path, self.shard_dir, self.device)
 
     def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int,
                     train_cfg: dict | None = None) -> dict:
@@ -257,25 +257,25 @@ class TrialGroup:
         return self.store.fingerprint(k, family, module, width, lr, seed, self.cfg if train_cfg is None else train_cfg)
 
 
-def run_family(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str, out_dir: str,
+def run_family(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k: int, family: str, out_dir: str,
                store_root: str | None = None) -> list[dict]:
     """Every trial of `family` on shard k, one after another in one process (one start-up for all),
     each into out_dir/<trial name>: one job under Snakemake and DVC alike. Each trial seeds
     itself, so it gives the same bytes as when it runs alone. With a store, a trial finished
     before (by a job that was killed, or before a grid edit) is copied from it, not retrained."""
-    group = TrialGroup(params, pool_dir, info_path, shard_path, store_root)
+    group = TrialGroup(params, heldout_dir, info_path, shard_dir, store_root)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return [run_trial(group, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
             for t in study.trials_for_shard(params, k, family)]
 
 
-def run(params: dict, pool_dir: str, info_path: str, shard_path: str, k: int, family: str,
+def run(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k: int, family: str,
         width: int, lr: float, seed: int, out_dir: str, store_root: str | None = None, origin: dict | None = None) -> dict:
     """One trial alone: the same bytes as the same trial inside a group. `origin` (the audit's):
     {"train": the original run's train settings, "store": where it trained}: go on from its last
     state when this run would repeat it (continuable), else train from the start."""
-    group = TrialGroup(params, pool_dir, info_path, shard_path, store_root)
+    group = TrialGroup(params, heldout_dir, info_path, shard_dir, store_root)
     return run_trial(group, k, family, width, lr, seed, Path(out_dir), origin)
 
 

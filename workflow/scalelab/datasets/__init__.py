@@ -33,3 +33,13 @@ path in params.yaml (data.dataset).
 """
 
 IGNORE = -100  # a target that is not scored (padding); torch's cross_entropy skips it by default
+
+from ..errors import ScalelabError  # noqa: E402
+
+
+class PoolTooSmall(ScalelabError):
+    """The dataset cannot supply the pool asked for: it holds `available` UNITs after validation and test."""
+
+    def __init__(self, available: int, unit: str = "examples"):
+        self.available, self.unit = int(available), unit
+        super().__init__(f"the pool holds only {self.available:,} {unit} after validation and test")
