@@ -48,5 +48,7 @@ test: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html
 
+# Everything the pipeline makes; not the forecast ledger, which is history no step can remake.
 clean:
-	rm -rf data/pool data/pool.json data/shards results logs report.html
+	rm -rf data/pool data/pool.json data/shards logs report.html
+	test ! -d results || find results -mindepth 1 -maxdepth 1 ! -name ledger.csv -exec rm -rf {} +
