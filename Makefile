@@ -48,7 +48,7 @@ test: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --report report.html
 
-# Everything the pipeline writes, but not the forecast ledger (results/ledger.csv): it is history.
+# Everything the pipeline makes; not the forecast ledger, which is history no step can remake.
 clean:
 	rm -rf data/heldout data/pool.json data/shards logs report.html
-	find results -mindepth 1 -maxdepth 1 ! -name ledger.csv -exec rm -rf {} +
+	test ! -d results || find results -mindepth 1 -maxdepth 1 ! -name ledger.csv -exec rm -rf {} +

@@ -137,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", default="results/summary.md")
     s.add_argument("--metrics", default="results/metrics.json", help="headline numbers, flat for `dvc metrics diff`")
     s.add_argument("--cost", default="results/cost.json", help="costs and the next-experiment plan (rest on wall-clock seconds)")
+    s.add_argument("--ledger", default="results/ledger.csv",
+                   help="the forecast ledger (`scalelab ledger`), checked against this run's measurements; read, never "
+                        "written; a missing file is an empty ledger (default: %(default)s)")
+
+    s = sub.add_parser("ledger", help="record the current fit's forecasts at the sizes a growth step adds (2x and 4x the "
+                       "largest shard) in the forecast ledger, for a later run to check",
+                       description="Append the fit's forecasts (every family) to the ledger, skipping those it holds "
+                       "already, and print the rows added. Commit the ledger: predict checks it once a run measures "
+                       "those sizes.")
+    s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--info", default="data/pool.json", help="the pool the forecasts are made on")
+    s.add_argument("--ledger", default="results/ledger.csv")
 
     s = sub.add_parser("plan", help="rank the next experiments by how much each narrows the headline interval per unit of cost")
     s.add_argument("--cost", default="results/cost.json", help="a finished study's cost.json (written by predict)")
@@ -160,6 +172,10 @@ def dispatch(args: argparse.Namespace) -> None:
     if args.step == "plan":
         from . import plan
         plan.run(args.cost, args.curve, args.multiplier, args.out)
+        return
+    if args.step == "ledger":
+        from . import ledger
+        ledger.run(args.fit, args.info, args.ledger)
         return
 
     if args.step == "grow":
@@ -208,7 +224,8 @@ def dispatch(args: argparse.Namespace) -> None:
         figures.run(params, args.tables_dir, args.fit, args.samples, args.out_dir)
     elif args.step == "predict":
         from . import predict
-        predict.run(params, args.fit, args.samples, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost)
+        predict.run(params, args.fit, args.samples, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost,
+                    args.ledger)
 
 
 def main(argv: list[str] | None = None) -> int:

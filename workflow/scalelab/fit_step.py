@@ -4,7 +4,10 @@ and whether the families share one learning-curve exponent (the paper's claim wi
 Reads results/tables/best.csv (the curve) and trials.csv (the seeds behind each point); writes results/fit.json (the numbers, DVC metrics) and
 results/fit_samples.csv (--samples: the bootstrap rows that figures and predict draw intervals from).
 fit.json holds the first family of params.yaml (the study's primary one) at the top level, every
-family under `families`, and the comparison of their exponents under `comparison`.
+family under `families`, and the comparison of their exponents under `comparison`. Each family
+also carries `forecasts`, its error at the sizes the next growth step adds (2x and 4x its largest
+shard) with their 95% intervals, and `from_sizes`, the shards they rest on: what `scalelab ledger`
+records, so that a later run that measures those sizes can check them (ledger.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ from . import exponents, fit, io
 from .errors import ScalelabError
 
 SIZE_COLUMNS = ["alpha_p", "beta_p"]
+# The sizes a growth step would add, as multiples of the largest shard: one more shard and two
+# (2x and 4x for base 2, shards.base's default). The fit does not read shards.base (a shards edit
+# must not refit what it does not touch), so these are fixed multipliers: with another base a
+# growth step measures base x and base^2 x instead, and the ledger waits for a size never measured.
+GROWTH_MULTIPLIERS = (2, 4)
 MIN_SIZE_LAW_SHARDS = 3  # a line through 2 points has no residuals, so no interval: not a measurement
 THETA_PREFIX = "theta"  # bootstrap rows: each row's law, then its parameters theta0, theta1, ... (empty beyond its count)
 
@@ -72,7 +80,19 @@ def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes
                           "seeds": [float(v) for v in s],
                           "region": "small-data" if r.size < curve["power_law_start"] else "power-law"}
                          for r, s in zip(best.itertuples(), seeds)]}
+    result.update(growth_forecasts(result))
     return result, samples
+
+
+def growth_forecasts(result: dict) -> dict:
+    """The forecasts a growth step will check (results/ledger.csv, ledger.py): the error at
+    GROWTH_MULTIPLIERS times the largest shard with its 95% interval, and the sizes they rest on."""
+    sizes = [p["size"] for p in result["points"]]
+    largest = max(sizes)
+    return {"forecasts": [{"size": k * largest, "multiplier": k,
+                           **{key: v for key, v in fit.predict_error(result, k * largest).items() if key in ("error", "error_ci")}}
+                          for k in GROWTH_MULTIPLIERS],
+            "from_sizes": sizes}
 
 
 def compare_families(families: dict, seeds: dict, cfg: dict, guess: float) -> dict:

@@ -9,7 +9,8 @@ the law's parameters the bootstrap's, costs the cost law's. Writes results/predi
 results/cost.json (everything that rests on wall-clock seconds, so the rest stays the same
 bytes between two runs), results/summary.md (report.py) and results/metrics.json, the headline
 numbers with no lists in them: `dvc metrics diff` shows scalars only, and drops lists such as
-fit.json's intervals.
+fit.json's intervals. With --ledger (results/ledger.csv; missing reads as empty) both open with
+the check of earlier forecasts at the sizes this run measured (ledger.py); predict never writes it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cost, fit, fit_step, io, plan, report, sizing, study
+from . import cost, fit, fit_step, io, ledger, plan, report, sizing, study
 
 AUTO_TARGETS = (0.5, 0.25)  # without predict.target_errors: these fractions of the largest shard's error
 PRICES = ("cost_per_hour", "cost_per_example")  # the reader's prices (predict section), both optional
@@ -153,7 +154,7 @@ def next_experiment(params: dict, result: dict, trials: pd.DataFrame, timing: pd
 
 
 def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str,
-        cost_out: str) -> dict:
+        cost_out: str, ledger_csv: str | None = None) -> dict:
     whole = io.read_json(fit_json)
     family = whole["family"]
     result = fit_step.load(fit_json, samples_csv, family)
@@ -188,8 +189,10 @@ def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_pat
     # Wall-clock hours differ between two runs of one study: cost.json apart, so predictions.json
     # and metrics.json stay the same bytes.
     io.write_json(cost_out, costs)
-    io.write_json(metrics, report.headline(result, pred, best, whole))
+    # Earlier forecasts (the ledger, ledger.py) against what this run measured; read, never written.
+    checks = ledger.check(ledger.read(ledger_csv), all_best, info, result["metric"]) if ledger_csv else None
+    io.write_json(metrics, report.headline(result, pred, best, whole, checks))
     # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.
     figures_rel = os.path.relpath(Path(fit_json).parent / "figures", Path(summary).parent)
-    io.write_text(summary, report.summary_markdown(params, result, pred, costs, all_best, Path(figures_rel).as_posix(), "png", whole))
+    io.write_text(summary, report.summary_markdown(params, result, pred, costs, all_best, Path(figures_rel).as_posix(), "png", whole, checks))
     return pred

@@ -1,9 +1,11 @@
 """The report: results/summary.md and the flat headline of results/metrics.json, from what
 predict (and, for its section, the audit) computed. Pure: data in, Markdown or scalars out.
 
-Sections, in the order a reader with a budget asks: what more data buys (and its cost), which
-model to train, what to run next; then the evidence: the families compared, the learning curve,
-its backtest on this very curve, the convergence audit, the predictions, and the best models.
+Sections, in the order a reader with a budget asks: how earlier forecasts fared, once this run
+measures the sizes the ledger holds forecasts for (ledger.py; no section while it holds none);
+what more data buys (and its cost), which model to train, what to run next; then the evidence:
+the families compared, the learning curve, its backtest on this very curve, the convergence
+audit, the predictions, and the best models.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .sizing import MAX_WIDTH
 
 # The sections that rest on wall-clock seconds (cost.json): the rest of the page is the same bytes run to run.
 COST_SECTION, PLAN_SECTION = "What it costs", "What to run next"
+FORECAST_SECTION = "Forecasts checked"  # the ledger's forecasts against what this run measured: first on the page
 
 def _fmt(v, digits=3) -> str:
     if v is None:
@@ -255,13 +258,74 @@ def plan_markdown(costs: dict, metric: str) -> list[str]:
     return [*lines, ""]
 
 
+def _sig(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def _shards(from_sizes: str) -> str:
+    sizes = [int(s) for s in from_sizes.split(";") if s]
+    return f"{len(sizes)} shards, m = {sizes[0]:,} to {sizes[-1]:,}" if len(sizes) > 1 else f"1 shard, m = {sizes[0]:,}"
+
+
+def _log_miss(log_miss: float | None, ratio: float | None = None) -> str:
+    if log_miss is None:
+        return "-"
+    return f"{log_miss:+.3f}" + (f" ({ratio:+.1%})" if ratio is not None else "")
+
+
+def forecast_check_markdown(checks: dict | None) -> list[str]:
+    """The ledger's forecasts against this run's measurements (ledger.check), first on the page:
+    what was forecast from which shards, what was measured, inside the 95% interval or not, the
+    miss, and persistence's (the largest shard's value carried forward) beside it; then the sizes
+    still awaiting data. Nothing at all when the ledger holds nothing (the page is as before)."""
+    if not checks or not (checks["checked"] or checks["pending"] or checks["ignored"]):
+        return []
+    done, pending = checks["checked"], checks["pending"]
+    lines = [f"## {FORECAST_SECTION}", ""]
+    if done:
+        lines += [f"Forecasts of {checks['metric']} recorded in the ledger (`scalelab ledger`) before their size was measured, "
+                  "against this run's best model there. Misses are log(measured / forecast); persistence forecasts the "
+                  "largest shard's value the forecast was made from.", "",
+                  "| family | forecast from shards | m | forecast [95% interval] | measured | inside? | miss: log error (%) "
+                  "| persistence's miss (log error) |", "|---|---|---|---|---|---|---|---|"]
+        for r in done:
+            lines.append(f"| {r['family']} | {_shards(r['from_sizes'])} | {r['size']:,} ({r['multiplier']:g}x) | "
+                         f"{_sig(r['forecast'])} [{_sig(r['low'])}, {_sig(r['high'])}] | {_sig(r['measured'])} | "
+                         f"{'yes' if r['inside'] else '**no**'} | {_log_miss(r['log_miss'], r['miss'])} | "
+                         f"{_log_miss(r['persistence_log_miss'])} |")
+        inside = sum(r["inside"] for r in done)
+        sentence = f"**{inside} of {len(done)} forecast{'s' if len(done) != 1 else ''} fell inside {'its' if len(done) == 1 else 'their'} 95% interval**"
+        paired = [(r["log_miss"], r["persistence_log_miss"]) for r in done if None not in (r["log_miss"], r["persistence_log_miss"])]
+        if paired:
+            ours, theirs = (sum(abs(p[i]) for p in paired) / len(paired) for i in (0, 1))
+            sentence += (f"; {'they' if len(paired) > 1 else 'it'} missed by {ours:.3f} in log error"
+                         f"{' on average' if len(paired) > 1 else ''}, persistence by {theirs:.3f}")
+        lines += ["", sentence + "."]
+    else:
+        lines += [f"None of the ledger's forecasts of {checks['metric']} has been measured yet."]
+    if pending:
+        by_size: dict[int, list[str]] = {}
+        for r in pending:
+            by_size.setdefault(r["size"], [])
+            if r["family"] not in by_size[r["size"]]:
+                by_size[r["size"]].append(r["family"])
+        waiting = "; ".join(f"m = {m:,} ({', '.join(f)})" for m, f in sorted(by_size.items()))
+        lines += ["", f"Still awaiting data: {waiting}. `scalelab grow` adds the shards that measure them."]
+    if checks["ignored"]:
+        n = sum(checks["ignored"].values())
+        lines += ["", f"Not checked here: {n} forecast{'s' if n != 1 else ''} of the ledger made on "
+                  + ", ".join(f"{why} ({k})" for why, k in checks["ignored"].items()) + "."]
+    return [*lines, ""]
+
+
 def summary_markdown(params: dict, result: dict, pred: dict, costs: dict, best: pd.DataFrame, figures_rel: str,
-                     fmt: str, whole: dict) -> str:
+                     fmt: str, whole: dict, checks: dict | None = None) -> str:
     metric = result["metric"]
     family = whole["family"]
     lines = [
         f"# scalelab study: {params['data']['dataset']} with {', '.join(whole['families'])}",
         "",
+        *forecast_check_markdown(checks),
         f"![learning curve]({figures_rel}/learning_curve.{fmt})",
         "",
         *answer_markdown(result, family),
@@ -377,11 +441,26 @@ def _without_lists(row: dict) -> dict:
     return flat
 
 
-def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
+def forecast_check_metrics(checks: dict) -> dict:
+    """The checked forecasts as scalars, each keyed by family, size and multiplier (the horizon it
+    was made at: two fits may forecast one size), e.g. cnn1d_m32768_x2; and how many fell inside."""
+    rows = {}
+    for r in checks["checked"]:
+        name = f"{r['family']}_m{r['size']}_x{r['multiplier']:g}"
+        if name in rows:  # the same size at the same horizon from another set of shards
+            name += f"_from{r['from_sizes'].split(';')[0]}"
+        rows[name] = {"forecast": r["forecast"], "low": r["low"], "high": r["high"], "measured": r["measured"],
+                      "inside": int(r["inside"]), "log_miss": r["log_miss"],
+                      "persistence_log_miss": r["persistence_log_miss"], "interval_score": r["interval_score"]}
+    return {"checked": len(checks["checked"]), "inside": sum(int(r["inside"]) for r in checks["checked"]),
+            "pending": len(checks["pending"]), **rows}
+
+
+def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict, checks: dict | None = None) -> dict:
     """Pure: what a change to the study moved, as scalars: the primary family's laws with their
     intervals, the best model of its largest shard, every prediction keyed by its multiplier or
     target; each family's learning-curve law; the shared-exponent verdict; each law's backtest
-    error."""
+    error; and, once the ledger's forecasts are measured, their check (forecast_check)."""
     largest = best.sort_values("size").iloc[-1]
     best_row = {"size": int(largest["size"]), "width": int(largest["width"]), "params": int(largest["params"]),
                 **{m: float(largest[m]) for m in ("val_loss", "test_loss", "test_error", "test_bits")}}
@@ -397,4 +476,5 @@ def headline(result: dict, pred: dict, best: pd.DataFrame, whole: dict) -> dict:
         "families": {f: _without_lists({k: r[k] for k in law_keys}) for f, r in whole["families"].items()},
         "exponents": {k: whole["comparison"].get(k) for k in ("verdict", "p_value", "stability", "shared_beta_g")},
         "backtest": {r["law"]: r["mean"] for r in result["backtest"]["rows"]},
+        **({"forecast_check": forecast_check_metrics(checks)} if checks and checks["checked"] else {}),
     }
