@@ -35,6 +35,11 @@ def copy_project(dest: Path, params: dict | None = None, extra: tuple[str, ...] 
     for folder in ("workflow", *extra):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(dest, params or tiny_params())
+    # The forecast ledger is history the predict step reads, so it must exist: an empty one.
+    from scalelab import ledger
+
+    (dest / "results").mkdir(exist_ok=True)
+    (dest / "results/ledger.csv").write_text(ledger.text_of([]))
     return dest
 
 

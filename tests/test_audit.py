@@ -125,7 +125,7 @@ def test_audit_goes_on_from_the_original_runs_and_writes_the_same_bytes(prepared
     params["shards"]["exponents"] = [10, 11]
     params["models"] = {"cnn1d": {"width": [16], "lr": [0.01]}}
     params["train"].update(patient)
-    from_start = audit.run(params, str(out / "tables/best.csv"), str(prepared / "data/pool"), str(prepared / "data/pool.json"),
+    from_start = audit.run(params, str(out / "tables/best.csv"), str(prepared / "data/heldout"), str(prepared / "data/pool.json"),
                            str(prepared / "data/shards"), str(out / "audit_from_start"), str(out / "audit_from_start.json"))
     assert (out / "audit.json").read_bytes() == (out / "audit_from_start.json").read_bytes()
     assert continued == from_start

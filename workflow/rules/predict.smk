@@ -7,6 +7,7 @@ rule predict:
         trials="results/tables/trials.csv",
         timing="results/tables/timing.csv",
         info="data/pool.json",
+        ledger=LEDGER,  # history, read never written: `scalelab grow` / `scalelab ledger` append to it
         code=code("predict"),
     output:
         predictions="results/predictions.json",
@@ -20,4 +21,4 @@ rule predict:
         "logs/predict.log",
     shell:
         "scalelab predict --fit {input.fit} --samples {input.samples} --tables-dir {params.tables_dir} --info {input.info}"
-        " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} --cost {output.cost} 2> {log}"
+        " --out {output.predictions} --summary {output.summary} --metrics {output.metrics} --cost {output.cost} --ledger {input.ledger} 2> {log}"

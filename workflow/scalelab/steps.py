@@ -45,7 +45,7 @@ STEP_CODE = {
     "audit": ["audit.py", "train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
     "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "report.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py", "backtest.py",
+    "predict": ["predict.py", "report.py", "ledger.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py", "backtest.py",
                 "forecast.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
 }
 # The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
