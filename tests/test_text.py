@@ -62,7 +62,8 @@ def test_files_that_are_not_utf8_are_skipped_and_counted(tmp_path):
     for i in range(5):
         (tmp_path / f"bad{i}.txt").write_bytes("caf\xe9 ".encode("latin-1") * 20)
     made = text_chars.make_splits({"pool": 64, "val": 64, "test": 64}, seed=0, files=str(tmp_path / "*.txt"), context=64)
-    assert made["info"]["files_skipped_not_utf8"] >= 1  # every good file is needed, so some bad one was met
+    skipped = sum(made["info"]["files_skipped_not_utf8"].values()) + made["pool_info"]["files_skipped_not_utf8"]
+    assert skipped >= 1  # every good file is needed, so some bad one was met
     assert all(0xE9 not in made[s][0] for s in ("pool", "val", "test"))
 
 
@@ -83,7 +84,7 @@ def test_splits_are_deterministic_and_held_out_text_does_not_depend_on_pool_size
     c = text_chars.make_splits(SIZES, seed=1, files=corpus, context=64)
     for split in ("val", "test"):
         assert np.array_equal(a[split][0], b[split][0])
-    assert np.array_equal(a["pool"][0][:8], b["pool"][0][:8])  # the first files dealt are the same
+    assert np.array_equal(a["pool"][0][:16], b["pool"][0]) and a["info"] == b["info"]  # the smaller pool is a prefix
     assert not np.array_equal(a["val"][0], c["val"][0])
 
 
@@ -97,7 +98,9 @@ def test_prepare_writes_units_and_tokens_per_example(corpus):
 
 
 @pytest.mark.parametrize("sizes, options, key", [
-    ({"pool": 10 ** 6, "val": 512, "test": 512}, {}, "data.pool_size"),
+    ({"pool": 10 ** 6, "val": 512, "test": 512}, {}, "the pool holds only"),  # PoolTooSmall: the caller names the key
+    ({"pool": 2048, "val": 10 ** 6, "test": 512}, {}, "data.val_size"),
+    ({"pool": 2048, "val": 512, "test": 10 ** 6}, {}, "data.test_size"),
     ({"pool": 2048, "val": 500, "test": 512}, {}, "data.val_size"),
     (SIZES, {"context": 0}, "data.options.context"),
 ])
@@ -119,18 +122,24 @@ def test_default_corpus_is_the_standard_library():
     assert "standard library" in made["info"]["source"] and made["pool"][0].shape == (32, 128)
 
 
-def test_word_vocabulary_comes_from_the_pool_only(corpus):
+def test_word_vocabulary_comes_from_the_whole_pool_side_only(corpus):
     sizes = {"pool": 1024, "val": 256, "test": 256}
     made = text_words.make_splits(sizes, seed=0, files=corpus, context=32, vocab_size=64, min_count=1)
     info = made["info"]
     assert made["n_classes"] == info["vocab_size"] <= 64
     assert made["pool"][0].shape == (32, 32)
-    pool_words, _ = text.deal_files(sizes, 0, corpus, text_words.tokenize, "words")
-    vocab = text_words.vocabulary(pool_words["pool"], 64, 1)
-    assert vocab[0] == "<unk>" and len(vocab) == made["n_classes"]
-    # The file names ("f07") in held-out files are words the pool never saw: <unk> there, so the
-    # unknown rate is higher off the pool; in the pool, with min_count 1, nothing is unknown.
-    assert info["unk_rate"]["pool"] == 0.0 and info["unk_rate"]["val"] > 0
+    dealt, _, _ = text.deal_files(sizes, 0, corpus, text_words.tokenize, "words", whole_pool=True)
+    assert len(dealt.side) > sizes["pool"] + 1 == len(dealt.items["pool"])  # every file the held-out sets left
+    vocab = text_words.vocabulary(dealt.side, 64, 1)
+    assert vocab[0] == "<unk>" and len(vocab) == made["n_classes"] and info["pool_side_words"] == len(dealt.side)
+    # The file names ("f07") in held-out files are words the pool side never saw: <unk> there, so
+    # the unknown rate is higher off the pool; in the pool, with min_count 1, nothing is unknown.
+    assert made["pool_info"]["unk_rate"] == 0.0 and info["unk_rate"]["val"] > 0
+    # It covers the pool side's files the pool did not draw (so it does not change as the pool
+    # grows), and no held-out file's name.
+    held_out = {f"f{i:02d}" for i in dealt.groups["val"] + dealt.groups["test"]}
+    undrawn = {f"f{i:02d}" for i in range(N_FILES)} - held_out - {f"f{i:02d}" for i in dealt.groups["pool"]}
+    assert undrawn and undrawn <= set(vocab) and not held_out & set(vocab)
 
 
 def test_word_vocab_cap_and_min_count(corpus):

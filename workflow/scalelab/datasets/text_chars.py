@@ -1,6 +1,6 @@
 """Character-level language modelling on UTF-8 text: bytes are the tokens (a vocabulary of 256).
 
-Sizes (data.pool_size, val_size, test_size and the shards) count characters, strictly bytes:
+Sizes (data.val_size, test_size and the shards) count characters, strictly bytes:
 identical for ASCII text such as source code. The metric to fit is bits per character
 (fit.metric: test_bits). See text.py for how files are held out and cut into windows.
 
@@ -22,6 +22,7 @@ LOSS_PER = "character"  # a loss value is the mean over next-character predictio
 
 def make_splits(sizes: dict, seed: int, files: str | None = None, context: int = 128) -> dict:
     context = text.check_context(sizes, context, UNIT)
-    tokens, info = text.deal_files(sizes, seed, files, lambda s: list(s.encode("utf-8")), UNIT)
-    made = {s: text.windows(np.asarray(tokens[s], dtype=np.uint8), context) for s in text.SPLIT_ORDER}
-    return {**made, "n_classes": N_CLASSES, "tokens_per_example": context, "info": {**info, "context": context}}
+    dealt, info, pool_info = text.deal_files(sizes, seed, files, lambda s: list(s.encode("utf-8")), UNIT)
+    made = {s: text.windows(np.asarray(dealt.items[s], dtype=np.uint8), context) for s in text.SPLIT_ORDER}
+    return {**made, "n_classes": N_CLASSES, "tokens_per_example": context, "info": {**info, "context": context},
+            "pool_info": pool_info}
