@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from conftest import copy_project, snakemake, tiny_params
 from scalelab import prepare, registry, shard, train
-from scalelab.datasets import translation
+from scalelab.datasets import PoolTooSmall, translation
 from scalelab.errors import ScalelabError
 from scalelab.models import seq2seq
 
@@ -124,15 +124,18 @@ def test_pairs_are_sources_then_eos_and_shifted_targets(catalogs):
         assert source[-1] == translation.EOS and (row_x[0, len(source):] == translation.PAD).all()
 
 
-def test_the_vocabulary_comes_from_the_pool_only(catalogs):
+def test_the_vocabulary_comes_from_the_whole_pool_side_only(catalogs):
     made = translation.make_splits(SIZES, seed=0, catalogs=catalogs)
-    vocab = made["info"]["vocabulary"]
+    vocab, info = made["info"]["vocabulary"], made["info"]
     assert vocab[:4] == translation.SPECIALS and translation.PAD == seq2seq.PAD
     pool_chars = {vocab[t] for t in np.unique(made["pool"][0]) if t > translation.UNK}
-    assert set(vocab[4:]) == pool_chars
-    held_out_letters = {chr(0x3B1 + int(c)) for split in ("val", "test") for c in catalogs_in(sources(made, split))}
-    assert held_out_letters and not held_out_letters & set(vocab)  # only held-out catalogs have them ...
-    assert made["info"]["unk_rate"]["val"] > 0 and made["info"]["unk_rate"]["pool"] == 0  # ... so they are <unk> there
+    assert pool_chars <= set(vocab[4:])
+    letter = {f"cat{c:02d}.mo": chr(0x3B1 + c) for c in range(N_CATALOGS)}
+    held_out = info["catalogs"]["val"] + info["catalogs"]["test"]
+    undrawn = set(letter) - set(held_out) - set(made["pool_info"]["catalogs"])  # pool side, past the pool
+    assert undrawn and {letter[c] for c in undrawn} <= set(vocab)  # the vocabulary does not grow with the pool
+    assert not {letter[c] for c in held_out} & set(vocab)  # only held-out catalogs have them ...
+    assert info["unk_rate"]["val"] > 0 and made["pool_info"]["unk_rate"] == 0  # ... so they are <unk> there
 
 
 def test_splits_are_deterministic_and_held_out_sets_do_not_depend_on_pool_size(catalogs):
@@ -141,6 +144,7 @@ def test_splits_are_deterministic_and_held_out_sets_do_not_depend_on_pool_size(c
     c = translation.make_splits(SIZES, seed=1, catalogs=catalogs)
     for split in ("val", "test"):
         assert sources(a, split) == sources(b, split)
+    assert a["info"] == b["info"] and np.array_equal(a["pool"][0][:96], b["pool"][0])  # a smaller pool is a prefix
     assert np.array_equal(a["pool"][0], translation.make_splits(SIZES, seed=0, catalogs=catalogs)["pool"][0])
     assert sources(a, "val") != sources(c, "val")
 
@@ -176,8 +180,12 @@ def test_bad_options_are_one_line_errors_in_prepare(options, message):
 
 
 def test_too_few_pairs_names_the_size_key(catalogs, tmp_path):
-    with pytest.raises(ScalelabError, match=r"data.pool_size: the 'de' catalogs \(12 readable\) holds too few pairs"):
+    with pytest.raises(PoolTooSmall, match=r"the pool holds only \d+ pairs after validation and test") as e:
         translation.make_splits({**SIZES, "pool": 10_000}, seed=0, catalogs=catalogs)
+    held_out = translation.make_splits({**SIZES, "pool": 0}, seed=0, catalogs=catalogs)
+    assert e.value.available == held_out["info"]["pool_side_pairs"] > SIZES["pool"] and e.value.unit == "pairs"
+    with pytest.raises(ScalelabError, match=r"data.val_size: the 'de' catalogs \(12 readable\) holds too few pairs"):
+        translation.make_splits({**SIZES, "val": 10_000}, seed=0, catalogs=catalogs)
     (tmp_path / "odd.tsv").write_text("one\ttwo\tthree\n", encoding="utf-8")
     with pytest.raises(ScalelabError, match=r"line 1 does not hold exactly two tab-separated fields"):
         translation.make_splits(SIZES, seed=0, pairs=str(tmp_path / "odd.tsv"))

@@ -14,17 +14,21 @@ aligned text files (line i of the first translates to line i of the second); `ca
 `language` are then ignored.
 
 Held out by whole catalog, as text is by whole file: catalogs are sorted by path, put in one
-seeded order and dealt out whole, first to validation, then test, then the pool, so no message
-family leaks from the pool into the held-out sets. A source sentence is kept once (duplicates in
-several catalogs are common: "File", "Cancel"), and every English sentence of a held-out catalog
-is barred from the pool, so a held-out sentence never reaches a shard even through a copy in
-another catalog. Your own pairs have no catalogs: each unique English sentence is dealt on its
-own in the same seeded way.
+seeded order and dealt out whole, first to validation, then test, each taking catalogs until it
+holds its size; every later catalog is the pool side, and the pool is the first pool_size pairs
+of the pool side in that order, so no message family leaks from the pool into the held-out sets,
+the held-out sets never depend on the pool's size, and a pool is a prefix of any bigger one. A
+source sentence is kept once (duplicates in several catalogs are common: "File", "Cancel"), and
+every English sentence of a held-out catalog is barred from the pool side, so a held-out sentence
+never reaches a shard even through a copy in another catalog. Your own pairs have no catalogs:
+each unique English sentence is dealt on its own in the same seeded way.
 
 Tokens are characters, not subwords: a catalog corpus is ~2 M characters, too small to learn a
 subword vocabulary that helps, and characters keep the softmax small enough for a 2-core CPU.
 The vocabulary (shared by both languages) holds the characters seen at least `min_count` times in
-the pool's pairs only, after four special tokens: PAD (0), BOS (1), EOS (2) and UNK (3).
+the pairs of the whole pool side (every catalog validation and test did not take, not just the
+pool drawn, so it does not change when the pool grows; never held-out pairs), after four special
+tokens: PAD (0), BOS (1), EOS (2) and UNK (3).
 
 Examples (one sentence pair each, so sizes count pairs): x int64 [n, 2, L] with L = max_chars + 1,
 x[:, 0] the source characters then EOS, x[:, 1] BOS then the target characters (the decoder's
@@ -37,7 +41,7 @@ Options (data.options in params.yaml), each with a default:
     catalogs   null   a glob (or list of globs) of .mo files; null: the machine's locale folders
     pairs      null   your own pairs: 'pairs.tsv', or ['english.txt', 'german.txt']
     max_chars  64     longest sentence kept, either side, in characters
-    min_count  2      rarer pool characters become UNK
+    min_count  2      rarer pool-side characters become UNK
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ScalelabError
-from . import IGNORE
-from .text import SPLIT_ORDER, check_whole_number, deal_whole
+from . import IGNORE, PoolTooSmall
+from .text import HELD_OUT, SPLIT_ORDER, Dealt, check_whole_number, deal_whole
 
 UNIT = "pairs"
 LOSS_PER = "target character"  # sizes count sentence pairs, the loss is per character of the translation
@@ -136,12 +140,10 @@ def own_pairs(pairs) -> list[tuple[str, str]]:
                         f"aligned files; use 'pairs.tsv' or ['english.txt', 'german.txt']")
 
 
-def deal(groups: list[list[tuple[str, str]]], sizes: dict, seed: int, max_chars: int,
-         what: str) -> tuple[dict[str, list], dict[str, list[int]]]:
-    """Deal whole groups (catalogs) in one seeded order: validation, then test, then the pool
-    (text.deal_whole). A source sentence is kept once, and no source of a held-out group (kept,
-    too long or past the split's size) ever enters the pool. Returns each split's pairs and the
-    indices of the groups it took."""
+def deal(groups: list[list[tuple[str, str]]], sizes: dict, seed: int, max_chars: int, what: str) -> Dealt:
+    """Deal whole groups (catalogs) in one seeded order: validation, then test, then the pool side,
+    read to its end for the vocabulary (text.deal_whole). A source sentence is kept once, and no
+    source of a held-out group (kept, too long or past the split's size) ever enters the pool side."""
     seen: set[str] = set()
 
     def pairs_of(i: int, split: str) -> list:
@@ -154,16 +156,21 @@ def deal(groups: list[list[tuple[str, str]]], sizes: dict, seed: int, max_chars:
         return kept
 
     def too_few(s: str, have: dict) -> str:
+        before = " after validation took its" if s == "test" else ""
         return (f"params.yaml: data.{s}_size: {what} holds too few pairs of at most {max_chars} characters: "
-                f"{s} got {have[s]} of {sizes[s]} after val and test took theirs; lower data.pool_size "
-                f"(or val_size, test_size), raise data.options.max_chars, or add catalogs or pairs")
+                f"{s} got {have[s]} of {sizes[s]}{before}; lower data.{s}_size, raise data.options.max_chars, "
+                f"or add catalogs or pairs")
 
-    return deal_whole(len(groups), seed, sizes, pairs_of, too_few)
+    def pool_short(have: int) -> PoolTooSmall:
+        return PoolTooSmall(have, UNIT, f"{what}, pairs of at most {max_chars} characters")
+
+    return deal_whole(len(groups), seed, sizes, pairs_of, too_few, pool_short, whole_pool=True)
 
 
-def vocabulary(pool: list[tuple[str, str]], min_count: int) -> list[str]:
-    """The specials, then the pool's characters seen at least min_count times, most frequent first."""
-    counts = collections.Counter(c for source, target in pool for c in source + target)
+def vocabulary(pairs: list[tuple[str, str]], min_count: int) -> list[str]:
+    """The specials, then the characters of `pairs` (the pool side's) seen at least min_count
+    times, most frequent first."""
+    counts = collections.Counter(c for source, target in pairs for c in source + target)
     kept = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
     return SPECIALS + kept
 
@@ -198,18 +205,22 @@ def make_splits(sizes: dict, seed: int, language: str = "de", catalogs=None, pai
         source = {"corpus": "your pairs", "pairs": pairs}
         listing = []
         what = f"data.options.pairs ({len(groups)} unique English sentences)"
-    taken, dealt = deal(groups, sizes, seed, max_chars, what)
-    vocab = vocabulary(taken["pool"], min_count)
+    dealt = deal(groups, sizes, seed, max_chars, what)
+    vocab = vocabulary(dealt.side, min_count)
     ids = {c: i for i, c in enumerate(vocab)}
-    made = {split: encode(taken[split], ids, max_chars + 1) for split in SPLIT_ORDER}
+    made = {split: encode(dealt.items[split], ids, max_chars + 1) for split in SPLIT_ORDER}
     unk_rate = {s: round(float((made[s][1] == UNK).sum() / max(1, (made[s][1] != IGNORE).sum())), 6) for s in SPLIT_ORDER}
+    chars = {s: round(float((made[s][1] != IGNORE).sum() / max(1, len(made[s][1]))), 2) for s in SPLIT_ORDER}
     digest = hashlib.sha256("\n".join(f"{os.path.basename(p)} {hashlib.sha256(Path(p).read_bytes()).hexdigest()}"
                                       for p in listing).encode()).hexdigest()
+    pool_info = {"unk_rate": unk_rate["pool"], "target_chars_per_pair": chars["pool"]}
     if listing:  # which catalogs each split took (the pool's last one may be cut short)
-        source["catalogs"] = {s: [os.path.basename(listing[i]) for i in dealt[s]] for s in SPLIT_ORDER}
-    info = {**source, "catalogs_sha256": digest,
-            "max_chars": max_chars, "min_count": min_count, "vocab_size": len(vocab), "unk_rate": unk_rate,
-            "target_chars_per_pair": {s: round(float((made[s][1] != IGNORE).sum() / max(1, len(made[s][1]))), 2)
-                                      for s in SPLIT_ORDER},
+        taken = {s: [os.path.basename(listing[i]) for i in dealt.groups[s]] for s in SPLIT_ORDER}
+        source["catalogs"] = {s: taken[s] for s in HELD_OUT}
+        pool_info["catalogs"] = taken["pool"]
+    info = {**source, "catalogs_sha256": digest, "max_chars": max_chars, "min_count": min_count,
+            "pool_side_pairs": len(dealt.side),  # what the vocabulary was counted over; the largest pool
+            "vocab_size": len(vocab), "unk_rate": {s: unk_rate[s] for s in HELD_OUT},
+            "target_chars_per_pair": {s: chars[s] for s in HELD_OUT},
             "vocabulary": vocab}  # token id -> character, to read x and y (and a model's output) back
-    return {**made, "n_classes": len(vocab), "tokens_per_example": 1, "info": info}
+    return {**made, "n_classes": len(vocab), "tokens_per_example": 1, "info": info, "pool_info": pool_info}
