@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from scalelab import registry
-from scalelab.datasets import cifar10
+from scalelab.datasets import PoolTooSmall, cifar10
 from scalelab.errors import ScalelabError
 from scalelab.models import cnn2d
 
@@ -131,7 +131,7 @@ def test_splits_are_deterministic_and_val_does_not_depend_on_pool_size(placed):
 
 
 @pytest.mark.parametrize("sizes, key", [
-    ({"pool": 160, "val": 50, "test": 10}, "data.pool_size"),
+    ({"pool": 10, "val": 201, "test": 10}, "data.val_size"),
     ({"pool": 10, "val": 10, "test": 41}, "data.test_size"),
     ({"pool": 10, "val": -1, "test": 10}, "data.val_size"),
 ])
@@ -141,11 +141,18 @@ def test_sizes_too_large_name_the_key(placed, sizes, key):
     assert one_line_error(e).startswith(f"params.yaml: {key}:")
 
 
+def test_a_pool_beyond_the_training_images_is_pool_too_small(placed):
+    with pytest.raises(PoolTooSmall) as e:
+        cifar10.make_splits({"pool": 160, "val": 50, "test": 10}, 0, data_dir=str(placed), download=False, md5=None)
+    assert e.value.available == N_TRAIN - 50 and e.value.unit == "examples"
+    assert one_line_error(e).startswith(f"the pool holds only {N_TRAIN - 50} examples after validation and test")
+
+
 def test_sizes_beyond_real_cifar_fail_before_any_download(tmp_path):
-    with pytest.raises(ScalelabError) as e:
+    with pytest.raises(PoolTooSmall) as e:
         cifar10.make_splits({"pool": 48000, "val": 5000, "test": 10}, 0, data_dir=str(tmp_path / "d"),
                             url="http://127.0.0.1:9/x")
-    assert "data.pool_size" in one_line_error(e) and "50000 training images" in str(e.value)
+    assert e.value.available == 45000 and "50000 training images" in one_line_error(e)
     assert not (tmp_path / "d").exists()
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import io as sio
 from ..errors import ScalelabError
+from . import PoolTooSmall
 
 N_CLASSES = 10
 UNIT = "examples"
@@ -65,9 +66,10 @@ NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, ConnectionError, http.cli
 
 def make_splits(sizes: dict, seed: int, data_dir: str = "data/downloads", download: bool = True,
                 url: str = URL, md5: str | None = MD5) -> dict:
-    """Pool and val: disjoint images of one seeded permutation of the training batches (val
-    first, so changing data.pool_size never changes the validation set); test: a seeded subset
-    of the test batch (all of it when data.test_size is 10,000)."""
+    """Val then pool: consecutive stretches of one seeded permutation of the training batches
+    (val first, so the pool's size never changes the validation set, and a pool is a prefix of
+    any bigger one); test: a seeded subset of the test batch (all of it when data.test_size is
+    10,000), drawn after that permutation whatever the sizes. info does not depend on the pool."""
     _check_sizes(sizes, TRAIN_IMAGES, TEST_IMAGES)  # before a 170 MB download, not after
     md5 = _check_md5(md5)
     path = ensure_archive(Path(data_dir), download, str(url), md5)
@@ -112,20 +114,22 @@ def _check_md5(md5) -> str | None:
 
 
 def _check_sizes(sizes: dict, train: int, test: int) -> None:
+    """Validation and test must fit their batches (an error naming their key); the pool must fit
+    what validation leaves of the training images (PoolTooSmall, which the caller words)."""
     for key in ("pool", "val", "test"):
         if sizes[key] < 0:
             raise ScalelabError(f"params.yaml: data.{key}_size: {sizes[key]} is negative; use a count of images")
-    if sizes["pool"] + sizes["val"] > train:
-        raise ScalelabError(
-            f"params.yaml: data.pool_size: {sizes['pool']} + data.val_size {sizes['val']} = "
-            f"{sizes['pool'] + sizes['val']} images asked, CIFAR-10 has {train} training images; "
-            f"lower data.pool_size or data.val_size"
-        )
+    if sizes["val"] > train:
+        raise ScalelabError(f"params.yaml: data.val_size: {sizes['val']} images asked, CIFAR-10 has {train} "
+                            f"training images; lower data.val_size")
     if sizes["test"] > test:
         raise ScalelabError(
             f"params.yaml: data.test_size: {sizes['test']} images asked, CIFAR-10's test batch has "
             f"{test}; lower data.test_size"
         )
+    if sizes["pool"] + sizes["val"] > train:
+        raise PoolTooSmall(train - sizes["val"], UNIT, f"CIFAR-10's {train} training images less "
+                                                       f"data.val_size {sizes['val']}")
 
 
 # -- the archive on disk ---------------------------------------------------------------------
