@@ -5,12 +5,12 @@ Corpus: the files a glob names (data.options.files), or by default the Python st
 own sources, so a text study runs offline anywhere Python runs. Files are sorted by path, put in
 one seeded random order, and dealt out whole: first to validation, then test, each taking files
 until it holds its size (the rest of its last file is used nowhere); every later file is the pool
-side, and the pool is the first pool_size tokens of the pool side's files in that order. No file
-is split between two sets, so held-out text never appears in a shard (beyond what files share,
-such as licence headers). The held-out sets never depend on the pool's size, and a pool is a
-prefix of any bigger one (a study grows in place). Only as many files are read as the sizes need,
-unless a vocabulary needs the whole pool side (text_words). Files that are not valid UTF-8 are
-skipped and counted.
+side, and the pool is the first tokens of the pool side's files in that order (as many as the
+shards need). No file is split between two sets, so held-out text never appears in a shard (beyond
+what files share, such as licence headers). The held-out sets never depend on the pool's size, and
+a pool is a prefix of any bigger one (a study grows in place). Only as many files are read as the
+sizes need, unless a vocabulary needs the whole pool side (text_words). Files that are not valid
+UTF-8 are skipped and counted.
 
 Examples: each split's token stream is cut into windows of `context` tokens; x is a window and y
 the same window one token later (the next token at every position), so an example holds

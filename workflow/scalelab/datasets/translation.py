@@ -13,15 +13,15 @@ Your own pairs: `pairs` names one TSV file (English<TAB>translation per line) or
 aligned text files (line i of the first translates to line i of the second); `catalogs` and
 `language` are then ignored.
 
-Held out by whole catalog, as text is by whole file: catalogs are sorted by path, put in one
-seeded order and dealt out whole, first to validation, then test, each taking catalogs until it
-holds its size; every later catalog is the pool side, and the pool is the first pool_size pairs
-of the pool side in that order, so no message family leaks from the pool into the held-out sets,
-the held-out sets never depend on the pool's size, and a pool is a prefix of any bigger one. A
-source sentence is kept once (duplicates in several catalogs are common: "File", "Cancel"), and
+Held out by whole catalog, as text is by whole file: catalogs are sorted by path, put in one seeded
+order and dealt out whole, first to validation, then test, each taking catalogs until it holds its
+size; every later catalog is the pool side, and the pool is the first pairs of the pool side in
+that order (as many as the shards need), so no message family leaks from the pool into the held-out
+sets, the held-out sets never depend on the pool's size, and a pool is a prefix of any bigger one.
+A source sentence is kept once (duplicates in several catalogs are common: "File", "Cancel"), and
 every English sentence of a held-out catalog is barred from the pool side, so a held-out sentence
-never reaches a shard even through a copy in another catalog. Your own pairs have no catalogs:
-each unique English sentence is dealt on its own in the same seeded way.
+never reaches a shard even through a copy in another catalog. Your own pairs have no catalogs: each
+unique English sentence is dealt on its own in the same seeded way.
 
 Tokens are characters, not subwords: a catalog corpus is ~2 M characters, too small to learn a
 subword vocabulary that helps, and characters keep the softmax small enough for a 2-core CPU.
