@@ -1,4 +1,7 @@
-"""scikit-learn's 8x8 digits (1,797 images, shipped with the package): a tiny smoke-test dataset."""
+"""scikit-learn's 8x8 digits (1,797 images, shipped with the package): a tiny smoke-test dataset.
+
+Prefix-stable: make(n, seed) is the first n images of one seeded permutation of all 1,797, so
+make(m, seed) is make(n, seed)[:m] for every m < n."""
 
 from __future__ import annotations
 
