@@ -45,9 +45,11 @@ def default_refit(tmp_path_factory):
     shutil.copy(ROOT / "params.yaml", study / "params.yaml")
     shutil.copytree(COMMITTED / "tables", study / "results" / "tables")
     shutil.copy(COMMITTED / "audit.json", study / "results" / "audit.json")
+    shutil.copy(COMMITTED / "ledger.csv", study / "results" / "ledger.csv")  # the forecasts the summary checks
     run_steps(study, ["prepare", "--heldout-dir", "data/heldout", "--info", "data/pool.json"], FIT_ARGS,
               ["predict", "--fit", "results/fit.json", "--tables-dir", "results/tables", "--info", "data/pool.json",
-               "--out", "results/predictions.json", "--summary", "results/summary.md", "--metrics", "results/metrics.json"])
+               "--out", "results/predictions.json", "--summary", "results/summary.md", "--metrics", "results/metrics.json",
+               "--ledger", "results/ledger.csv"])
     return study
 
 

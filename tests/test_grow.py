@@ -2,6 +2,7 @@
 then run that shard, its trials and the aggregates and nothing else, every finished trial keeps
 its bytes, and the forecast the ledger recorded before the growth is checked on the same pool."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -70,10 +71,11 @@ def test_grow_under_snakemake_trains_only_the_new_shard_and_checks_the_forecast(
     summary = (snakemade / "results/summary.md").read_text()
     assert summary.split("\n## ")[1].startswith("Forecasts checked")  # first on the page
     checks = json.loads((snakemade / "results/metrics.json").read_text())["forecast_check"]
-    measured = {r["size"]: r for r in __import__("csv").DictReader(open(snakemade / "results/tables/best.csv"))
-                if r["family"] == "cnn1d"}
-    assert checks["cnn1d_m2048"]["measured"] == pytest.approx(float(measured["2048"]["test_error"]))
-    assert "cnn1d_m4096" not in checks  # 4x is not measured yet
+    with open(snakemade / "results/tables/best.csv") as f:
+        measured = {r["size"]: r for r in csv.DictReader(f) if r["family"] == "cnn1d"}
+    assert checks["cnn1d_m2048_x2"]["measured"] == pytest.approx(float(measured["2048"]["test_error"]))
+    assert not any(key.startswith("cnn1d_m4096") for key in checks)  # 4x is not measured yet
+    assert checks["pending"] == 2  # cnn1d's and mlp's 4x
 
 
 def test_removing_a_shard_reruns_only_the_aggregates(snakemade):

@@ -10,8 +10,8 @@ def describe(params: dict) -> str:
     trials = study.all_trials(params)
     per_shard = [sum(t["k"] == k for t in trials) for k in sorted(params["shards"]["exponents"])]
     lines = [
-        f"dataset {params['data']['dataset']}: pool {params['data']['pool_size']}, "
-        f"validation {params['data']['val_size']}, test {params['data']['test_size']}",
+        f"dataset {params['data']['dataset']}: validation {params['data']['val_size']}, test {params['data']['test_size']}, "
+        f"a pool as large as the largest shard ({max(sizes.values())})",
         *(f"model family {family} ({study.family_module(params, family)}): widths {grid['width']}, learning rates {grid['lr']}"
           for family, grid in params["models"].items()),
         f"seeds {params['grid']['seed']}" + (f", {params['grid']['sample']} sampled (width, lr) configs per shard and family"
