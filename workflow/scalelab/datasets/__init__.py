@@ -71,6 +71,10 @@ class PoolTooSmall(ScalelabError):
     params key to change (the shards are what size the pool)."""
 
     def __init__(self, available: int, unit: str, detail: str = ""):
-        self.available, self.unit = int(available), unit
+        self.available, self.unit, self.detail = int(available), unit, detail
         where = f" ({detail})" if detail else ""
         super().__init__(f"the pool holds only {self.available} {unit} after validation and test{where}")
+
+    def __reduce__(self):
+        # Rebuilt from its fields, not its message: speech raises it in a child process.
+        return type(self), (self.available, self.unit, self.detail)

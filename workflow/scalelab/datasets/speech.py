@@ -14,30 +14,38 @@ used by at most one speaker), with its own base pitch and rate (words per minute
 from `pitch` and `rate`; all drawn with data.seed. Validation and test are held out by whole
 speaker: `held_out_speakers` speakers each, whose voice never reaches the pool, so the curve
 measures recognising new voices. Each sentence is spoken once (by one speaker), so no sentence is
-in two splits either. Sentences are dealt in one seeded order, first to validation, then test,
-then the pool (a bigger pool never changes the held-out sets); within a split the speakers take
-turns. eSpeak's breath noise (variants f2, f3, ...) is seeded per utterance too. Every clip gets white noise at an SNR drawn uniformly from `snr_db` (decibels, one draw per
-utterance, seeded). The same options give the same bytes on every run.
+in two splits either. Sentences are dealt in one seeded order, first to validation, then test;
+every later sentence is the pool side, and the pool is its first sentences in that order (as many
+as the shards need). Within a split the speakers take turns by attempt (a sentence too long for
+the clip still uses its turn), eSpeak's breath noise (variants f2, f3, ...) is seeded per
+utterance, and every clip gets white noise at an SNR drawn uniformly from `snr_db` (decibels, one
+draw per utterance, seeded by the utterance's place in its split). None of it depends on the
+pool's size, so the held-out sets never change and a pool is a prefix of any bigger one, speakers
+and noise included. The same options give the same bytes on every run (each run synthesises
+validation, test, then the pool, in a fresh process: in_fresh_process).
 
 Your own recordings: `corpus` names a folder with 16-bit PCM mono WAV files and a transcript table,
 either LJSpeech's metadata.csv (`id|text|normalized text`, audio in wavs/<id>.wav) or a Common
 Voice style TSV with columns `path` and `sentence`, and `client_id` as the speaker if present
 (audio at <folder>/<path> or <folder>/clips/<path>). Held out by whole speaker where the table
-names one (speakers dealt in a seeded order, like the sentences above), otherwise by a seeded
-permutation of the utterances. Recordings are used as they are (no noise added), resampled to
-`sample_rate` by linear interpolation.
+names one (speakers dealt in a seeded order, like the sentences above, the pool a prefix of the
+pool side), otherwise by a seeded permutation of the utterances. Recordings are used as they are
+(no noise added), resampled to `sample_rate` by linear interpolation.
 
 Transcripts are lower-cased; letters, digits and apostrophes are kept, anything else becomes a
-space, and spaces are collapsed. The vocabulary holds the characters of the pool's transcripts
-only, most frequent first, after the CTC blank (id 0) and <unk> (id 1, a held-out character the
-pool never had: it can only be scored wrong).
+space, and spaces are collapsed. The vocabulary holds the characters of the transcripts of the
+whole pool side (every sentence, or recording of a speaker, that validation and test did not take;
+not just the pool drawn, so it does not change when the pool grows; never held-out text), most
+frequent first, after the CTC blank (id 0) and <unk> (id 1, a held-out character the pool side
+never had: it can only be scored wrong).
 
 Examples: one utterance each (sizes count utterances). x float32 [n, frames, n_mels], log-mel
 features (datasets/audio.py) of a clip of `frames` 10 ms frames: the speech at its start, silence
 then, noise throughout. 200 frames (2 s) holds every sentence of at most 24 characters at the
-slowest default rate (160 words per minute: 2.0 s); an utterance longer than the clip is dropped and
-counted (info: too_long). y int64 [n, max_chars], the transcript's character ids, padded with
-IGNORE (-100), which training does not score.
+slowest default rate (160 words per minute: 2.0 s); an utterance longer than the clip is dropped
+and counted (too_long: in info for the held-out sets, in pool_info for the pool). y int64 [n,
+max_chars], the transcript's character ids, padded with IGNORE (-100), which training does not
+score.
 
 Options (data.options in params.yaml), each with a default:
     voices             [en, en-us, en-gb-scotland, en-gb-x-rp, en-029]  eSpeak NG English voices
@@ -63,8 +71,8 @@ import re
 import numpy as np
 
 from ..errors import ScalelabError
-from . import IGNORE, audio
-from .text import SPLIT_ORDER, check_whole_number
+from . import IGNORE, PoolTooSmall, audio
+from .text import HELD_OUT, SPLIT_ORDER, check_whole_number
 from .translation import catalog_files, catalog_pairs
 
 UNIT = "utterances"
@@ -135,8 +143,9 @@ def draw_speakers(voices: list[str], variants: list[str], counts: dict, pitch, r
 
 
 def synthesise(sizes: dict, seed: int, voices, variants, speakers: int, held_out_speakers: int, pitch, rate,
-               snr_db, max_chars: int, frames: int, n_mels: int, sample_rate: int, catalogs) -> tuple[dict, dict]:
-    """Each split's (features, transcripts), and what info records, from eSpeak's utterances."""
+               snr_db, max_chars: int, frames: int, n_mels: int, sample_rate: int, catalogs) -> tuple[dict, dict, dict, list]:
+    """Each split's (features, transcripts) from eSpeak's utterances, info and pool_info, and the
+    transcripts of the whole pool side (every sentence validation and test did not take)."""
     from .espeak import synth
 
     voices, variants = check_names("voices", voices, "[en, en-us]"), check_names("variants", variants, "[m1, f2]")
@@ -154,20 +163,25 @@ def synthesise(sizes: dict, seed: int, voices, variants, speakers: int, held_out
     cast = draw_speakers(voices, variants, {"val": held_out_speakers, "test": held_out_speakers, "pool": speakers},
                          pitch, rate, rng)
     sentences = catalog_sentences(catalogs, max_chars)
-    order = iter(rng.permutation(len(sentences)))
+    order = [int(i) for i in rng.permutation(len(sentences))]
     length = audio.samples_for(frames, sample_rate)
-    made, too_long, seconds, spoken_by = {}, 0, [], {}
+    made, too_long, seconds, spoken_by, position = {}, {}, {}, {}, 0
     for split in SPLIT_ORDER:
-        feats, texts, tried, spoken_by[split] = [], [], 0, []
+        feats, texts, tried, spoken_by[split], too_long[split], seconds[split] = [], [], 0, [], 0, []
+        if split == "pool":
+            side = [transcript(sentences[i]) for i in order[position:]]  # the pool side, for the vocabulary
         while len(texts) < sizes[split]:
-            i = next(order, None)
-            if i is None:
-                have = {s: len(made[s][1]) for s in made} | {split: len(texts)}
-                raise ScalelabError(f"params.yaml: data.{split}_size: the catalogs hold {len(sentences)} speakable "
-                                    f"sentences of at most {max_chars} characters and {split} got {have[split]} of "
-                                    f"{sizes[split]} after the splits before it (and {too_long} too long for "
-                                    f"{frames} frames); lower data.pool_size (or val_size, test_size), raise "
+            if position == len(order):
+                detail = (f"the catalogs hold {len(sentences)} speakable sentences of at most {max_chars} characters, "
+                          f"{too_long[split]} of the {split}'s too long for {frames} frames")
+                if split == "pool":
+                    raise PoolTooSmall(len(texts), UNIT, detail)
+                raise ScalelabError(f"params.yaml: data.{split}_size: {split} got {len(texts)} of {sizes[split]} "
+                                    f"utterances: {detail}; lower data.{split}_size, raise "
                                     f"data.options.max_chars or frames, or add data.options.catalogs")
+            i, position = order[position], position + 1
+            # Speakers take turns by attempt, and the noise is seeded by the attempt's place in its
+            # split: neither depends on how far the split goes, so a pool is a prefix of a bigger one.
             who = tried % len(cast[split])
             speaker = cast[split][who]
             tried += 1
@@ -178,21 +192,24 @@ def synthesise(sizes: dict, seed: int, voices, variants, speakers: int, held_out
             noise_rng = np.random.default_rng(utterance)
             snr_draw = float(noise_rng.uniform(*snr))
             if len(speech) > length or not len(speech):
-                too_long += 1
+                too_long[split] += 1
                 continue
-            seconds.append(len(speech) / sample_rate)
+            seconds[split].append(len(speech) / sample_rate)
             clip = audio.add_noise(audio.fit_clip(speech, length), len(speech), snr_draw, noise_rng)
             feats.append(audio.log_mel(clip, sample_rate, n_mels, frames))
             texts.append(transcript(sentences[i]))
             spoken_by[split].append(who)
         made[split] = (feats, texts)
+    mean_s = {s: round(float(np.mean(seconds[s])), 3) if seconds[s] else 0.0 for s in SPLIT_ORDER}
     info = {"corpus": "eSpeak NG", "espeak_version": engine.version, "synth_rate": engine.rate,
             "text": "English messages of the gettext catalogs ('de' catalogs)", "sentences_available": len(sentences),
-            "speakers": cast, "voices": {s: [c["voice"] for c in cast[s]] for s in SPLIT_ORDER},
-            "utterance_speaker": spoken_by,  # each utterance's speaker: an index into speakers[split]
-            "pitch": list(pitch), "rate_wpm": list(rate), "snr_db": list(snr), "too_long": too_long,
-            "speech_seconds_mean": round(float(np.mean(seconds)), 3) if seconds else 0.0}
-    return made, info
+            "pool_side_sentences": len(side), "speakers": cast, "voices": {s: [c["voice"] for c in cast[s]] for s in SPLIT_ORDER},
+            "utterance_speaker": {s: spoken_by[s] for s in HELD_OUT},  # each utterance's speaker: an index into speakers[split]
+            "pitch": list(pitch), "rate_wpm": list(rate), "snr_db": list(snr),
+            "too_long": {s: too_long[s] for s in HELD_OUT}, "speech_seconds_mean": {s: mean_s[s] for s in HELD_OUT}}
+    pool_info = {"utterance_speaker": spoken_by["pool"], "too_long": too_long["pool"],
+                 "speech_seconds_mean": mean_s["pool"]}
+    return made, info, pool_info, side
 
 
 def in_fresh_process(function, *args):
@@ -249,8 +266,10 @@ def read_table(folder: str) -> tuple[str, list[dict]]:
 
 
 def recorded(sizes: dict, seed: int, corpus: str, max_chars: int, frames: int, n_mels: int,
-             sample_rate: int) -> tuple[dict, dict]:
-    """Each split's (features, transcripts) from your own recordings, held out by speaker if known."""
+             sample_rate: int) -> tuple[dict, dict, dict, list]:
+    """Each split's (features, transcripts) from your own recordings, held out by speaker if known
+    (groups of utterances dealt in one seeded order: validation, then test, then the pool), info
+    and pool_info, and the transcripts of the whole pool side (every group the held-out sets left)."""
     table, rows = read_table(corpus)
     by_speaker = bool(rows) and all(r["speaker"] for r in rows)
     if by_speaker:
@@ -258,47 +277,53 @@ def recorded(sizes: dict, seed: int, corpus: str, max_chars: int, frames: int, n
         groups = [[r for r in rows if r["speaker"] == name] for name in names]
     else:
         names, groups = [None] * len(rows), [[r] for r in rows]
-    order = np.random.default_rng(seed).permutation(len(groups))
+    order = [int(g) for g in np.random.default_rng(seed).permutation(len(groups))]
     length = audio.samples_for(frames, sample_rate)
     made = {s: ([], []) for s in SPLIT_ORDER}
     speakers: dict[str, list] = {s: [] for s in SPLIT_ORDER}
     spoken_by: dict[str, list[int]] = {s: [] for s in SPLIT_ORDER}
-    dropped = 0
-    splits = iter(SPLIT_ORDER)
-    split = next(splits)
-    for g in order:
-        while split is not None and len(made[split][1]) >= sizes[split]:
-            split = next(splits, None)
-        if split is None:
-            break
-        if by_speaker:
-            speakers[split].append(names[g])
-        for row in groups[g]:
-            text = transcript(row["text"])
-            if len(made[split][1]) >= sizes[split]:
-                break  # the speaker's other utterances are not used anywhere
-            speech = audio.read_wav(row["wav"], sample_rate) if text and len(text) <= max_chars else np.zeros(0)
-            if not len(speech) or len(speech) > length:
-                dropped += 1
-                continue
-            made[split][0].append(audio.log_mel(audio.fit_clip(speech, length), sample_rate, n_mels, frames))
-            made[split][1].append(text)
+    dropped = dict.fromkeys(SPLIT_ORDER, 0)
+    position = 0
+    for split in SPLIT_ORDER:
+        if split == "pool":
+            side = [t for g in order[position:] for r in groups[g] if 0 < len(t := transcript(r["text"])) <= max_chars]
+        feats, texts = made[split]
+        while len(texts) < sizes[split] and position < len(order):
+            g, position = order[position], position + 1
             if by_speaker:
-                spoken_by[split].append(len(speakers[split]) - 1)
-    for s in SPLIT_ORDER:
-        if len(made[s][1]) < sizes[s]:
-            raise ScalelabError(f"params.yaml: data.{s}_size: the corpus '{corpus}' ({len(rows)} utterances, {dropped} "
-                                f"with an empty, too long (> {max_chars} characters) or too long (> {frames} frames) "
-                                f"transcript or clip) gave {s} {len(made[s][1])} of {sizes[s]}; lower data.pool_size "
-                                f"(or val_size, test_size) or raise data.options.max_chars or frames")
+                speakers[split].append(names[g])
+            for row in groups[g]:
+                if len(texts) >= sizes[split]:
+                    break  # the speaker's other utterances are not used anywhere
+                text = transcript(row["text"])
+                speech = audio.read_wav(row["wav"], sample_rate) if text and len(text) <= max_chars else np.zeros(0)
+                if not len(speech) or len(speech) > length:
+                    dropped[split] += 1
+                    continue
+                feats.append(audio.log_mel(audio.fit_clip(speech, length), sample_rate, n_mels, frames))
+                texts.append(text)
+                if by_speaker:
+                    spoken_by[split].append(len(speakers[split]) - 1)
+        detail = (f"the corpus '{corpus}' holds {len(rows)} utterances; {dropped[split]} of the {split}'s had an empty "
+                  f"or too long (> {max_chars} characters) transcript, or a clip longer than {frames} frames")
+        if len(texts) < sizes[split] and split == "pool":
+            raise PoolTooSmall(len(texts), UNIT, detail)
+        if len(texts) < sizes[split]:
+            raise ScalelabError(f"params.yaml: data.{split}_size: {split} got {len(texts)} of {sizes[split]} utterances "
+                                f"({detail}); lower data.{split}_size or raise data.options.max_chars or frames")
     info = {"corpus": corpus, "table": table, "held_out_by": "speaker" if by_speaker else "utterance",
-            "utterances_in_table": len(rows), "dropped": dropped}
+            "utterances_in_table": len(rows), "pool_side_utterances": len(side),
+            "dropped": {s: dropped[s] for s in HELD_OUT}}
+    pool_info = {"dropped": dropped["pool"]}
     if by_speaker:
-        info["speakers"], info["utterance_speaker"] = speakers, spoken_by
-    return made, info
+        info["speakers"] = {s: speakers[s] for s in HELD_OUT}
+        info["utterance_speaker"] = {s: spoken_by[s] for s in HELD_OUT}
+        pool_info["speakers"], pool_info["utterance_speaker"] = speakers["pool"], spoken_by["pool"]
+    return made, info, pool_info, side
 
 
 def vocabulary(texts: list[str]) -> list[str]:
+    """The specials, then the characters of `texts` (the pool side's transcripts), most frequent first."""
     counts = collections.Counter(c for t in texts for c in t)
     return SPECIALS + sorted(counts, key=lambda c: (-counts[c], c))
 
@@ -318,11 +343,12 @@ def make_splits(sizes: dict, seed: int, voices=VOICES, variants=VARIANTS, speake
     check_whole_number("n_mels", n_mels, 1, 40)
     check_whole_number("sample_rate", sample_rate, 4000, 16000)
     if corpus is None:
-        made, source = in_fresh_process(synthesise, sizes, seed, voices, variants, speakers, held_out_speakers, pitch,
-                                        rate, snr_db, max_chars, frames, n_mels, sample_rate, catalogs)
+        made, source, pool_source, side = in_fresh_process(synthesise, sizes, seed, voices, variants, speakers,
+                                                           held_out_speakers, pitch, rate, snr_db, max_chars, frames,
+                                                           n_mels, sample_rate, catalogs)
     else:
-        made, source = recorded(sizes, seed, str(corpus), max_chars, frames, n_mels, sample_rate)
-    vocab = vocabulary(made["pool"][1])
+        made, source, pool_source, side = recorded(sizes, seed, str(corpus), max_chars, frames, n_mels, sample_rate)
+    vocab = vocabulary(side)
     ids = {c: i for i, c in enumerate(vocab)}
     arrays = {}
     for split in SPLIT_ORDER:
@@ -332,6 +358,8 @@ def make_splits(sizes: dict, seed: int, voices=VOICES, variants=VARIANTS, speake
     chars = {s: round(float((arrays[s][1] != IGNORE).sum() / max(1, len(arrays[s][1]))), 2) for s in SPLIT_ORDER}
     unk = {s: round(float((arrays[s][1] == UNK).sum() / max(1, (arrays[s][1] != IGNORE).sum())), 6) for s in SPLIT_ORDER}
     info = {**source, "sample_rate": sample_rate, "frames": frames, "frame_ms": [1000 * audio.WINDOW_S, 1000 * audio.HOP_S],
-            "n_mels": n_mels, "max_chars": max_chars, "chars_per_utterance": chars, "unk_rate": unk,
+            "n_mels": n_mels, "max_chars": max_chars, "chars_per_utterance": {s: chars[s] for s in HELD_OUT},
+            "unk_rate": {s: unk[s] for s in HELD_OUT},
             "vocab_size": len(vocab), "vocabulary": vocab}  # id -> character; 0 is the CTC blank
-    return {**arrays, "n_classes": len(vocab), "tokens_per_example": 1, "info": info}
+    pool_info = {**pool_source, "chars_per_utterance": chars["pool"], "unk_rate": unk["pool"]}
+    return {**arrays, "n_classes": len(vocab), "tokens_per_example": 1, "info": info, "pool_info": pool_info}
