@@ -203,8 +203,9 @@ def synthesise(sizes: dict, seed: int, voices, variants, speakers: int, held_out
     mean_s = {s: round(float(np.mean(seconds[s])), 3) if seconds[s] else 0.0 for s in SPLIT_ORDER}
     info = {"corpus": "eSpeak NG", "espeak_version": engine.version, "synth_rate": engine.rate,
             "text": "English messages of the gettext catalogs ('de' catalogs)", "sentences_available": len(sentences),
-            "pool_side_sentences": len(side), "speakers": cast, "voices": {s: [c["voice"] for c in cast[s]] for s in SPLIT_ORDER},
-            "utterance_speaker": {s: spoken_by[s] for s in HELD_OUT},  # each utterance's speaker: an index into speakers[split]
+            "pool_side_sentences": len(side), "speakers": cast,
+            "voices": {s: [c["voice"] for c in cast[s]] for s in SPLIT_ORDER},
+            "utterance_speaker": {s: spoken_by[s] for s in HELD_OUT},  # an index into speakers[split] each
             "pitch": list(pitch), "rate_wpm": list(rate), "snr_db": list(snr),
             "too_long": {s: too_long[s] for s in HELD_OUT}, "speech_seconds_mean": {s: mean_s[s] for s in HELD_OUT}}
     pool_info = {"utterance_speaker": spoken_by["pool"], "too_long": too_long["pool"],

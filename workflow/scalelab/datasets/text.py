@@ -101,7 +101,7 @@ def deal_whole(n: int, seed: int, wanted: dict[str, int], items_of: Callable[[in
         filling = len(side) < wanted["pool"]  # past it, a group is read only for whole_pool
         got = items_of(i, "pool")
         if got is None:
-            skipped["pool"] += filling
+            skipped["pool"] += int(filling)
         else:
             if filling:
                 groups["pool"].append(i)
@@ -134,7 +134,8 @@ def deal_files(sizes: dict, seed: int, files: str | None, tokenize: Callable[[st
                 f"{before}; lower data.{s}_size or name more files in data.options.files")
 
     def pool_short(have: int) -> PoolTooSmall:
-        return PoolTooSmall(max(0, have - 1), unit, corpus)  # a pool of m needs m + 1 tokens
+        # A pool of m tokens needs m + 1 (the last window's target).
+        return PoolTooSmall(max(0, have - 1), unit, f"{source}: {len(paths)} files")
 
     dealt = deal_whole(len(paths), seed, wanted, tokens_of, too_few, pool_short, whole_pool)
     info = {"source": source, "files_in_corpus": len(paths),
