@@ -107,6 +107,18 @@ def scheduled_jobs(study: Path) -> dict[str, int]:
     return jobs
 
 
+def drawn(data_cfg: dict, pool: int = 0) -> tuple[dict, dict]:
+    """What prepare and the shard step draw for a data section and a pool of `pool` units: the
+    three sets as {split_x, split_y} arrays, and pool.json's description with the pool's own
+    description (`pool_info`, which the shard step keeps) added."""
+    from scalelab import prepare, registry
+
+    made = prepare.draw(data_cfg, pool)
+    arrays = {f"{s}_{a}": made[s][i] for s in ("pool", "val", "test") for i, a in enumerate(("x", "y"))}
+    info = prepare.describe(data_cfg, registry.load("dataset", data_cfg["dataset"]), made)
+    return arrays, {**info, "pool_info": made.get("pool_info", {})}
+
+
 @pytest.fixture
 def params():
     return tiny_params()

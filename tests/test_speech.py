@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import copy_project, snakemake, tiny_params
-from scalelab import prepare, shard, train
-from scalelab.datasets import audio, speech
+from conftest import copy_project, drawn, snakemake, tiny_params
+from scalelab import train
+from scalelab.datasets import PoolTooSmall, audio, speech
 from scalelab.errors import ScalelabError
 from scalelab.models import speech_ds2
 from scalelab.pool import checksum
@@ -48,7 +48,7 @@ def catalogs(tmp_path_factory) -> str:
 
 def data_cfg(catalogs: str, **options) -> dict:
     return {"dataset": "speech", "options": {"catalogs": catalogs, **SMALL, **options},
-            "pool_size": SIZES["pool"], "val_size": SIZES["val"], "test_size": SIZES["test"], "seed": 0}
+            "val_size": SIZES["val"], "test_size": SIZES["test"], "seed": 0}
 
 
 def texts(made: dict, split: str, vocab: list[str]) -> list[str]:
@@ -57,8 +57,7 @@ def texts(made: dict, split: str, vocab: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def made(catalogs):
-    arrays, info = prepare.make_splits(data_cfg(catalogs))
-    return arrays, info
+    return drawn(data_cfg(catalogs), SIZES["pool"])
 
 
 def test_held_out_speakers_never_reach_the_pool_or_a_shard(made):
@@ -67,12 +66,11 @@ def test_held_out_speakers_never_reach_the_pool_or_a_shard(made):
     voices = extra["voices"]
     assert len(voices["pool"]) == 6 and len(voices["val"]) == len(voices["test"]) == 2
     assert not set(voices["pool"]) & (set(voices["val"]) | set(voices["test"])) and not set(voices["val"]) & set(voices["test"])
-    by = extra["utterance_speaker"]
+    by = {**extra["utterance_speaker"], "pool": info["pool_info"]["utterance_speaker"]}
     assert [len(by[s]) for s in ("pool", "val", "test")] == [48, 12, 12]
     spoken = {s: {extra["speakers"][s][i]["voice"] for i in by[s]} for s in ("pool", "val", "test")}
     assert spoken["pool"] == set(voices["pool"]) and spoken["val"] == set(voices["val"])  # every speaker speaks
-    idx = shard.shard_indices(48, shard.examples_in(32, {"tokens_per_example": 1}), seed=0)
-    in_shard = {extra["speakers"]["pool"][by["pool"][i]]["voice"] for i in idx}
+    in_shard = {extra["speakers"]["pool"][i]["voice"] for i in by["pool"][:32]}  # a shard is the pool's prefix
     assert not in_shard & (spoken["val"] | spoken["test"])
     # Each sentence is spoken once: no transcript is in two splits.
     vocab = extra["vocabulary"]
@@ -97,7 +95,8 @@ def test_transcripts_features_and_the_vocabulary_of_the_pool(made):
     assert all(t == speech.transcript(t) and t.replace(" ", "").isalpha() for t in pool_text)
     assert not any("url" in t or "42" in t or "path" in t for t in pool_text)  # capitals, digits, ':' not spoken
     extra = info["dataset_info"]
-    assert extra["espeak_version"].startswith("1.5") and extra["sample_rate"] == 16000 and extra["too_long"] == 0
+    assert extra["espeak_version"].startswith("1.5") and extra["sample_rate"] == 16000
+    assert extra["too_long"] == {"val": 0, "test": 0} and info["pool_info"]["too_long"] == 0
 
 
 def test_the_same_options_give_the_same_bytes(catalogs):
@@ -105,11 +104,11 @@ def test_the_same_options_give_the_same_bytes(catalogs):
     and eSpeak carries state from one utterance to the next: both runs must give the same bytes
     regardless, one second apart."""
     cfg = data_cfg(catalogs, voices=["en", "en-us", "en-029", "en-gb-scotland"], variants=["f2", "f3", "m1"])
-    first, _ = prepare.make_splits(cfg)
+    first, _ = drawn(cfg, SIZES["pool"])
     time.sleep(1.1)
-    again, _ = prepare.make_splits(cfg)
+    again, _ = drawn(cfg, SIZES["pool"])
     assert checksum(again) == checksum(first)
-    other, _ = prepare.make_splits({**cfg, "seed": 1})
+    other, _ = drawn({**cfg, "seed": 1}, SIZES["pool"])
     assert checksum(other) != checksum(first)
 
 
@@ -156,11 +155,11 @@ def test_your_own_recordings_held_out_by_speaker(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     cfg = {"dataset": "speech", "options": {"corpus": str(folder), "frames": 60, "max_chars": 10},
-           "pool_size": 16, "val_size": 4, "test_size": 4, "seed": 0}
-    arrays, info = prepare.make_splits(cfg)
+           "val_size": 4, "test_size": 4, "seed": 0}
+    arrays, info = drawn(cfg, 16)
     extra = info["dataset_info"]
     assert extra["held_out_by"] == "speaker" and extra["table"] == "validated.tsv"
-    speakers = extra["speakers"]
+    speakers = {**extra["speakers"], "pool": info["pool_info"]["speakers"]}
     assert len(speakers["val"]) == len(speakers["test"]) == 1 and len(speakers["pool"]) == 4
     assert not set(speakers["pool"]) & (set(speakers["val"]) | set(speakers["test"]))
     assert arrays["pool_x"].shape == (16, 60, 40) and arrays["pool_y"].shape == (16, 10)
@@ -181,13 +180,13 @@ def test_an_ljspeech_folder_without_speakers_is_held_out_by_utterance(tmp_path):
         lines.append(f"LJ{i:03d}|Number {i}.|number {'one two three'.split()[i % 3]}")
     (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
     cfg = {"dataset": "speech", "options": {"corpus": str(folder), "frames": 40},
-           "pool_size": 8, "val_size": 2, "test_size": 2, "seed": 3}
-    arrays, info = prepare.make_splits(cfg)
+           "val_size": 2, "test_size": 2, "seed": 3}
+    arrays, info = drawn(cfg, 8)
     assert info["dataset_info"]["held_out_by"] == "utterance" and arrays["pool_x"].shape == (8, 40, 40)
     assert set(texts(arrays, "pool", info["dataset_info"]["vocabulary"])) <= {"number one", "number two", "number three"}
     write_wav(folder / "wavs" / "LJ000.wav", np.zeros((800, 2)).ravel(), 16000, channels=2)
     with pytest.raises(ScalelabError, match=r"data\.options\.corpus: .*LJ000.wav' has 2 channel"):
-        prepare.make_splits({**cfg, "seed": 0, "pool_size": 10})
+        drawn({**cfg, "seed": 0}, 10)
 
 
 @pytest.mark.parametrize("options, pattern", [
@@ -200,14 +199,14 @@ def test_an_ljspeech_folder_without_speakers_is_held_out_by_utterance(tmp_path):
 ])
 def test_bad_options_are_one_line_errors(catalogs, options, pattern):
     with pytest.raises(ScalelabError, match=pattern) as error:
-        prepare.make_splits(data_cfg(catalogs, **options))
+        drawn(data_cfg(catalogs, **options), SIZES["pool"])
     assert "\n" not in str(error.value) and str(error.value).startswith("params.yaml: data.")
 
 
-def test_too_few_sentences_is_a_one_line_error(catalogs):
-    with pytest.raises(ScalelabError, match=r"data\.pool_size: the catalogs hold \d+ speakable sentences") as error:
-        prepare.make_splits({**data_cfg(catalogs), "pool_size": 5000})
-    assert "\n" not in str(error.value)
+def test_too_few_sentences_for_the_pool_says_how_many_there_are(catalogs):
+    with pytest.raises(PoolTooSmall) as error:
+        drawn(data_cfg(catalogs), 5000)
+    assert 0 < error.value.available < 5000 and error.value.unit == "utterances"
 
 
 def test_the_ctc_family_output_shape():
@@ -256,8 +255,7 @@ def test_train_uses_the_familys_loss_terms():
 @pytest.mark.slow
 def test_a_tiny_speech_study_end_to_end(tmp_path, catalogs):
     params = tiny_params()
-    params["data"] = {**data_cfg(catalogs, frames=100, max_chars=14, n_mels=20),
-                      "pool_size": 128, "val_size": 24, "test_size": 24}
+    params["data"] = {**data_cfg(catalogs, frames=100, max_chars=14, n_mels=20), "val_size": 24, "test_size": 24}
     params["shards"]["exponents"] = [4, 5, 6, 7]
     params["models"] = {"speech_ds2": {"width": [16], "lr": [0.01]}}
     params["grid"]["seed"] = [0]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import copy_project, snakemake, tiny_params
+from conftest import copy_project, drawn, snakemake, tiny_params
 from scalelab import prepare, registry, shard
 from scalelab.datasets import text, text_chars, text_words
 from scalelab.errors import ScalelabError
@@ -72,10 +72,9 @@ def test_held_out_files_never_appear_in_the_pool(corpus):
     seen = {split: files_in(decode(made[split][0])) for split in SIZES}
     assert seen["pool"] and seen["val"] and seen["test"]
     assert not seen["pool"] & seen["val"] and not seen["pool"] & seen["test"] and not seen["val"] & seen["test"]
-    # ... nor in any shard, which indexes the pool only
+    # ... nor in any shard, which is the pool's prefix
     info = {"tokens_per_example": 64, "unit": "characters"}
-    idx = shard.shard_indices(len(made["pool"][1]), shard.examples_in(1024, info), seed=0)
-    assert not files_in(decode(made["pool"][0][idx])) & (seen["val"] | seen["test"])
+    assert not files_in(decode(made["pool"][0][:shard.examples_in(1024, info)])) & (seen["val"] | seen["test"])
 
 
 def test_splits_are_deterministic_and_held_out_text_does_not_depend_on_pool_size(corpus):
@@ -89,11 +88,10 @@ def test_splits_are_deterministic_and_held_out_text_does_not_depend_on_pool_size
 
 
 def test_prepare_writes_units_and_tokens_per_example(corpus):
-    data = {"dataset": "text_chars", "options": {"files": corpus, "context": 64},
-            "pool_size": 2048, "val_size": 512, "test_size": 512, "seed": 0}
-    arrays, info = prepare.make_splits(data)
+    data = {"dataset": "text_chars", "options": {"files": corpus, "context": 64}, "val_size": 512, "test_size": 512, "seed": 0}
+    arrays, info = drawn(data, 2048)
     assert info["unit"] == "characters" and info["tokens_per_example"] == 64
-    assert info["examples"] == {"pool": 32, "val": 8, "test": 8} and info["input_shape"] == [64]
+    assert info["examples"] == {"val": 8, "test": 8} and info["input_shape"] == [64] and len(arrays["pool_y"]) == 32
     assert info["dataset_info"]["source"] == corpus
 
 
@@ -175,7 +173,7 @@ def test_width_sets_model_size():
 def test_a_tiny_character_lm_study_end_to_end(tmp_path, corpus):
     params = tiny_params()
     params["data"] = {"dataset": "text_chars", "options": {"files": corpus, "context": 32},
-                      "pool_size": 4096, "val_size": 512, "test_size": 512, "seed": 0}
+                      "val_size": 512, "test_size": 512, "seed": 0}
     params["shards"]["exponents"] = [8, 9, 10, 11, 12]
     params["models"] = {"lstm": {"width": [16], "lr": [0.01]}, "transformer": {"width": [16], "lr": [0.01]}}
     params["grid"]["seed"] = [0]
@@ -204,6 +202,6 @@ def test_a_tiny_character_lm_study_end_to_end(tmp_path, corpus):
 @pytest.mark.parametrize("dataset, hint", [("text_words", "use one of context, files, min_count, vocab_size"),
                                            ("digits", "it takes none")])
 def test_an_unknown_data_option_is_one_line_naming_it(dataset, hint):
-    data = {"dataset": dataset, "options": {"contxt": 64}, "pool_size": 1024, "val_size": 256, "test_size": 256, "seed": 0}
+    data = {"dataset": dataset, "options": {"contxt": 64}, "val_size": 256, "test_size": 256, "seed": 0}
     with pytest.raises(ScalelabError, match=rf"data.options.contxt: dataset '{dataset}' has no option 'contxt'; {hint}"):
-        prepare.make_splits(data)
+        prepare.draw(data, 1024)
