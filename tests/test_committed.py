@@ -136,3 +136,16 @@ def test_a_kept_preset_run_refits_to_its_committed_numbers_and_the_readme_quotes
     for family, r in then["families"].items():
         quoted = f"{r['beta_g']:.3f} [{r['beta_g_ci'][0]:.3f}, {r['beta_g_ci'][1]:.3f}]"
         assert quoted in row, f"README's {name} row should quote {family}'s {quoted}"
+
+
+def test_the_readmes_forecast_check_is_the_ledgers():
+    """The README's table of checked forecasts is the one the grown study's own summary rendered
+    from its ledger (docs/presets/default_4x), row for row: a hand-edited or stale number fails."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("**The forecasts checked on their own pool.**")[1].split("\n\n- ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| family")]
+    kept = ROOT / "docs" / "presets" / "default_4x"
+    summary = (kept / "summary.md").read_text()
+    table = summary.split("## Forecasts checked")[1].split("\n\n**")[0]
+    assert rows and rows == [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| family")]
+    assert len(rows) == sum(1 for _ in open(kept / "ledger.csv")) - 1 - 2  # every recorded forecast but the 2 at 2^17
