@@ -37,7 +37,10 @@ def test_the_cost_law_recovers_known_seconds():
     m = 4 * SIZES[-1]
     point, low, high = laws["best"].predict(m)
     assert point == pytest.approx(4 * 0.01 * 2 * m**0.8 / 3600, rel=1e-9)  # 4 threads, width 32, one run
-    assert low <= point <= high
+    # Timings exactly on the law leave no residual: the prediction interval is the point. An
+    # interval not sized by the residuals (a floor on its width, the spread of the hours themselves)
+    # is wider.
+    assert low == pytest.approx(point, rel=1e-9) and high == pytest.approx(point, rel=1e-9)
     assert shards["shard"].iloc[-1] == pytest.approx(4 * 2 * (1 + 2) * 0.01 * SIZES[-1] ** 0.8 / 3600)  # 2 seeds x 2 widths
     assert cost.unit(timing) == "core-hours (test-device)"
     gpu = timing_table(lambda m, w: 1.0, device="cuda:0", threads=8)
@@ -52,6 +55,29 @@ def test_noisy_seconds_give_an_interval_that_holds_the_truth():
     assert lo < 1.0 < hi and hi - lo < 1.0
     point, low, high = law.predict(4 * SIZES[-1])
     assert low < 0.01 * 4 * SIZES[-1] / 3600 < high
+
+
+def test_the_cost_interval_is_the_students_t_prediction_interval_worked_by_hand():
+    """Four shards at m = e^0, e^1, e^2, e^3 (log m = 0, 1, 2, 3) whose log hours sit on a line of
+    slope 0.8 plus residuals 0.1 x (+1, -1, -1, +1): these sum to 0 and are orthogonal to log m, so
+    least squares returns the line itself. By hand:
+      residual scale s = sqrt(4 x 0.1^2 / (4 - 2)) = 0.1 sqrt(2) = 0.141421
+      t(0.975, 2 dof) = 4.302653, mean log m = 1.5, Sxx = 2.25 + 0.25 + 0.25 + 2.25 = 5
+      exponent half-width: t s / sqrt(Sxx) = 4.302653 x 0.141421 / 2.236068 = 0.272124
+      prediction at log m = 5: half-width t s sqrt(1 + 1/4 + 3.5^2 / 5) = t s sqrt(3.7) = 1.170448
+    Catches: the interval of the mean line instead of a new run's (no "1 +": 0.9998), the normal
+    1.96 for Student's t (0.533), n - 1 degrees of freedom (t = 3.18: 0.866), the scale divided by
+    n instead of n - 2 (0.828), the horizon term measured from 0 instead of the mean log m, low
+    and high swapped."""
+    log_hours = np.log(0.002) + 0.8 * np.arange(4) + 0.1 * np.array([1, -1, -1, 1])
+    law = cost.CostLaw(np.exp(np.arange(4.0)), np.exp(log_hours))
+    assert law.b == pytest.approx(0.8, abs=1e-12) and law.log_a == pytest.approx(np.log(0.002), abs=1e-12)
+    lo, hi = law.exponent_ci()
+    assert lo == pytest.approx(0.8 - 0.272124, abs=1e-6) and hi == pytest.approx(0.8 + 0.272124, abs=1e-6)
+    point, low, high = law.predict(math.exp(5.0))
+    assert point == pytest.approx(0.002 * math.exp(4.0), rel=1e-12)
+    assert math.log(low / point) == pytest.approx(-1.170448, abs=1e-6)
+    assert math.log(high / point) == pytest.approx(1.170448, abs=1e-6)
 
 
 def test_prices_turn_hours_into_money_and_none_stay_hours():

@@ -3,7 +3,8 @@ protocol (fit the anchors <= largest / 4, predict the rest) on a committed sampl
 curves (tests/data/lcdb_subset.csv, see tests/data/README.md), in both of its modes.
 
 The assertions are the issue's bar, not tuned numbers: the mean |log(predicted / measured)| at the
-farthest anchor below persistence's, intervals whose coverage is a share, no curve refused."""
+farthest anchor below persistence's, intervals that hold most measured errors and widen with the
+horizon, no curve refused; and the coverage the bench reports is counted right."""
 
 import math
 import sys
@@ -37,10 +38,41 @@ def test_scalelab_beats_persistence_at_the_farthest_anchor(summary, mode):
     assert mine["mean_abs_log_far"] < baseline["mean_abs_log_far"], (mine, baseline)
 
 
+def test_coverage_is_counted_by_hand():
+    """interval_stats on six handmade points, counted by hand:
+      h 1.2  [0.1, 0.3]  truth 0.2   covered
+      h 1.5  [0.1, 0.3]  truth 0.3   covered: on the bound, and bin (1.0, 1.5] holds its upper edge
+      h 1.4  [0.1, 0.3]  truth 0.35  missed
+      h 2.0  [nan, nan]  truth 0.2   missed: NaN bounds cover nothing
+      h 2.0  no interval             not scored (a refusal scored as persistence has none)
+      h 4.0  [0.1, inf]  truth 5.0   covered
+    Overall 3 of 5 scored = 0.6; bins (1, 1.5]: 2/3, (1.5, 2.2]: 0/1, (2.2, 3.2]: none, (3.2, inf): 1/1.
+    Catches: strict bounds (2/5), NaN counted as covering (4/5), a missing interval counted as a
+    miss (3/6 = 0.5), bins closed on the left (1.5 moves up: 1/2 and 1/2), the overall share taken
+    as the mean of the bins' (0.556)."""
+    def point(h, ci, truth=0.2):
+        return {"horizon": h, "ci": ci, "truth": truth}
+    nan, inf = math.nan, math.inf
+    points = [point(1.2, [0.1, 0.3]), point(1.5, [0.1, 0.3], 0.3), point(1.4, [0.1, 0.3], 0.35),
+              point(2.0, [nan, nan]), point(2.0, None), point(4.0, [0.1, inf], 5.0)]
+    stats = bench.interval_stats(points)
+    assert stats["coverage"] == pytest.approx(0.6) and stats["points"] == 5
+    assert [b["n"] for b in stats["by_horizon"]] == [3, 1, 0, 1]
+    assert [b["coverage"] for b in stats["by_horizon"]] == [pytest.approx(2 / 3), 0.0, None, 1.0]
+    assert stats["by_horizon"][0]["median_width"] == pytest.approx(math.log(3))  # log(0.3 / 0.1)
+
+
 @pytest.mark.parametrize("mode", bench.MODES)
-def test_coverage_is_a_share(summary, mode):
-    coverage = summary[(mode, "scalelab")]["coverage"]
-    assert coverage is not None and 0.0 <= coverage <= 1.0
+def test_intervals_hold_most_measurements_and_widen_with_the_horizon(summary, mode):
+    """On the LCDB sample the 95% intervals hold 51/55 (replicates) and 49/55 (medians) of the
+    held-out measurements (0.94 on all of LCDB, bench/README.md); 0.8 is 5 binomial sd below
+    0.95 on 55 points. Their median width grows from bin to bin of the horizon. Catches intervals
+    that collapse or stop growing with the horizon (the backtest's rate dropped: every curve's
+    width is then the same in every bin), and bounds swapped (nothing covered)."""
+    s = summary[(mode, "scalelab")]
+    assert s["points"] == 55 and s["coverage"] >= 0.8, s
+    widths = [b["median_width"] for b in s["by_horizon"]]
+    assert all(a < b for a, b in zip(widths, widths[1:])), widths
 
 
 @pytest.mark.parametrize("mode", bench.MODES)
