@@ -124,14 +124,15 @@ def test_the_fit_forecasts_the_sizes_predict_reports():
     pred = io.read_json(COMMITTED / "predictions.json")
     for name, result in whole["families"].items():
         made = fit_step.growth_forecasts(result)
+        largest = max(p["size"] for p in result["points"])
         assert made["from_sizes"] == [p["size"] for p in result["points"]]
-        assert [(f["size"], f["multiplier"]) for f in made["forecasts"]] == [(32768, 2), (65536, 4)]
+        assert [(f["size"], f["multiplier"]) for f in made["forecasts"]] == [(2 * largest, 2), (4 * largest, 4)]
         page = pred["at_more_data"][0] if name == whole["family"] else pred["families"][name][0]
         assert page["multiplier"] == 4
         four = made["forecasts"][1]
         assert four["error"] == pytest.approx(page["error"], rel=1e-8)
         assert four["error_ci"] == pytest.approx(page["error_ci"], rel=1e-8)
-        assert four["error"] == fit.predict_error(result, 65536)["error"]
+        assert four["error"] == fit.predict_error(result, 4 * largest)["error"]
 
 
 def test_the_ledger_command_records_once(recorded):
@@ -157,7 +158,9 @@ def grown(tmp_path_factory):
                  str(d / "fit.json"), str(d / "fit_samples.csv"), str(COMMITTED / "audit.json"))
     ledger.record(d / "fit.json", d / "pool.json", d / "ledger.csv")
     best = pd.read_csv(d / "tables/best.csv")
-    more = best[(best["family"] == "cnn1d") & (best["size"] == 16384)].assign(size=32768, k=15, shard="k15", test_error=0.0125)
+    largest, k = int(best["size"].max()), int(best["k"].max())
+    more = best[(best["family"] == "cnn1d") & (best["size"] == largest)].assign(size=2 * largest, k=k + 1, shard=f"k{k + 1}",
+                                                                                 test_error=0.0125)
     pd.concat([best, more]).to_csv(d / "tables/best.csv", index=False)
     calls = []
     original = report.summary_markdown
@@ -182,11 +185,14 @@ def test_predict_puts_the_check_first_on_the_page(grown):
     lines = page.splitlines()
     assert lines[0].startswith("# scalelab study:") and lines[2] == "## Forecasts checked"
     assert page.index("## Forecasts checked") < page.index("![learning curve]")
-    forecast = next(f for f in io.read_json(d / "fit.json")["forecasts"] if f["size"] == 32768)
-    row = next(line for line in lines if line.startswith("| cnn1d | 8 shards, m = 128 to 16,384 | 32,768 (2x) |"))
+    fit = io.read_json(d / "fit.json")
+    largest, n = max(fit["from_sizes"]), len(fit["from_sizes"])
+    forecast = next(f for f in fit["forecasts"] if f["size"] == 2 * largest)
+    row = next(line for line in lines if line.startswith(f"| cnn1d | {n} shards, m = 128 to {largest:,} | {2 * largest:,} (2x) |"))
     assert f"| {forecast['error']:.3g} [" in row and "| 0.0125 |" in row
-    assert "**1 of 1 forecast fell inside its 95% interval**" in page
-    assert "Still awaiting data: m = 32,768 (mlp); m = 65,536 (cnn1d, mlp)." in page
+    inside = forecast["error_ci"][0] <= 0.0125 <= forecast["error_ci"][1]
+    assert f"**{int(inside)} of 1 forecast fell inside its 95% interval**" in page
+    assert f"Still awaiting data: m = {2 * largest:,} (mlp); m = {4 * largest:,} (cnn1d, mlp)." in page
     section = page[page.index("## Forecasts checked"):page.index("![learning curve]")]
     assert page.replace(section, "") == report.summary_markdown(*args[:8], None)
 
@@ -196,7 +202,8 @@ def test_predict_writes_the_check_to_metrics(grown):
     d, _ = grown
     check = json.loads((d / "metrics.json").read_text())["forecast_check"]
     assert (check["checked"], check["pending"]) == (1, 3)
-    row = check["cnn1d_m32768_x2"]
+    largest = max(io.read_json(d / "fit.json")["from_sizes"])
+    row = check[f"cnn1d_m{2 * largest}_x2"]
     assert set(row) == {"forecast", "low", "high", "measured", "inside", "log_miss", "persistence_log_miss", "interval_score"}
     assert row["measured"] == 0.0125 and row["inside"] == int(row["low"] <= 0.0125 <= row["high"]) == check["inside"]
     assert row["log_miss"] == pytest.approx(math.log(0.0125 / row["forecast"]), rel=1e-8)
