@@ -23,7 +23,7 @@ from scalelab.datasets import PoolTooSmall, audio, speech
 from scalelab.errors import ScalelabError
 from scalelab.models import speech_ds2
 from scalelab.pool import checksum
-from test_translation import write_mo
+from test_translation import write_catalogs
 
 WORDS = ["open", "file", "save", "close", "red", "blue", "green", "window", "print", "copy", "paste", "undo",
          "cat", "dog", "sun", "moon", "tree", "road", "book", "door"]
@@ -34,16 +34,17 @@ SMALL = {"frames": 120, "max_chars": 16, "rate": [200, 220], "n_mels": 20, "spea
 @pytest.fixture(scope="module")
 def catalogs(tmp_path_factory) -> str:
     """4 catalogs of two-word messages, and messages the dataset must not speak."""
-    root = tmp_path_factory.mktemp("locale")
     rng = np.random.default_rng(0)
-    for c in range(4):
-        messages = {}
+
+    def messages(c: int) -> dict:
+        made = {}
         for i in range(100):
             a, b = rng.choice(WORDS, 2, replace=False)
-            messages[f"{a.capitalize()} {b}" + rng.choice(["", ".", "?"])] = f"de {c} {i}"
-        messages.update({"URL not found": "x", "Version 42": "y", "Path: %s": "z", "Untranslated": ""})
-        write_mo(root / f"cat{c}" / "de" / "LC_MESSAGES" / f"cat{c}.mo", messages)
-    return str(root / "*" / "de" / "LC_MESSAGES" / "*.mo")
+            made[f"{a.capitalize()} {b}" + rng.choice(["", ".", "?"])] = f"de {c} {i}"
+        made.update({"URL not found": "x", "Version 42": "y", "Path: %s": "z", "Untranslated": ""})
+        return made
+
+    return write_catalogs(tmp_path_factory.mktemp("locale"), 4, messages)
 
 
 def data_cfg(catalogs: str, **options) -> dict:

@@ -18,7 +18,7 @@ from scalelab.datasets import (PoolTooSmall, cifar10, digits, mnist1d, speech, t
                                translation)
 from test_cifar import archive_bytes, cifar_members
 from test_speech import tone, write_wav
-from test_translation import shifted, write_mo
+from test_translation import shifted, write_catalogs
 
 WORDS = ["open", "file", "save", "close", "red", "blue", "green", "window", "print", "copy", "cat", "dog"]
 COVERED = {"mnist1d", "digits", "text_chars", "text_words", "translation", "speech", "cifar10"}
@@ -127,16 +127,17 @@ def test_text_words_grows_in_place(corpus):
 
 @pytest.fixture(scope="module")
 def mo_catalogs(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("locale")
     rng = np.random.default_rng(0)
-    for c in range(10):
-        messages = {}
+
+    def messages(c: int) -> dict:
+        made = {}
         for i in range(30):
             words = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxy"), rng.integers(2, 6))) for _ in range(3)]
-            messages[f"c{c} message {i} " + " ".join(words)] = f"k{c} {i} " + " ".join(shifted(w) for w in words)
-        messages["Cancel"] = "Abbrechen"  # in every catalog: kept once
-        write_mo(root / f"cat{c}" / "de" / "LC_MESSAGES" / f"cat{c}.mo", messages)
-    return str(root / "*" / "de" / "LC_MESSAGES" / "*.mo")
+            made[f"c{c} message {i} " + " ".join(words)] = f"k{c} {i} " + " ".join(shifted(w) for w in words)
+        made["Cancel"] = "Abbrechen"  # in every catalog: kept once
+        return made
+
+    return write_catalogs(tmp_path_factory.mktemp("locale"), 10, messages)
 
 
 def test_translation_grows_in_place(mo_catalogs):
@@ -152,15 +153,13 @@ def test_translation_grows_in_place(mo_catalogs):
 
 @pytest.fixture(scope="module")
 def speech_catalogs(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("speech_locale")
     rng = np.random.default_rng(0)
-    for c in range(2):
-        messages = {}
-        for i in range(60):
-            a, b = rng.choice(WORDS, 2, replace=False)
-            messages[f"{a.capitalize()} {b}"] = f"de {c} {i}"
-        write_mo(root / f"cat{c}" / "de" / "LC_MESSAGES" / f"cat{c}.mo", messages)
-    return str(root / "*" / "de" / "LC_MESSAGES" / "*.mo")
+
+    def messages(c: int) -> dict:
+        return {f"{a.capitalize()} {b}": f"de {c} {i}" for i, (a, b) in
+                enumerate(rng.choice(WORDS, 2, replace=False) for _ in range(60))}
+
+    return write_catalogs(tmp_path_factory.mktemp("speech_locale"), 2, messages)
 
 
 def test_speech_grows_in_place(speech_catalogs):

@@ -54,6 +54,14 @@ def shifted(word: str) -> str:
     return "".join(chr(ord(ch) + 1) for ch in word)
 
 
+def write_catalogs(root: Path, n: int, messages_of) -> str:
+    """n German catalogs, root/cat<c>/de/LC_MESSAGES/cat<c>.mo holding messages_of(c) (called in
+    order, so a seeded generator inside it gives the same catalogs every time); their glob."""
+    for c in range(n):
+        write_mo(root / f"cat{c}" / "de" / "LC_MESSAGES" / f"cat{c}.mo", messages_of(c))
+    return str(root / "*" / "de" / "LC_MESSAGES" / "*.mo")
+
+
 @pytest.fixture
 def catalogs(tmp_path) -> str:
     """12 German catalogs of 43 messages; each translation holds a letter of its catalog's own
