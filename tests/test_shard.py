@@ -138,3 +138,26 @@ def test_shard_json_records_the_pool_it_was_drawn_from(params, tmp_path):
     info = write_shards(params, tmp_path, [6])
     record = io.read_json(tmp_path / "k6/shard.json")
     assert record["pool_id"] == info["pool_id"] and record["size"] == 64 and record["examples"] == 64
+
+
+def test_old_layout_data_is_a_one_line_error_until_migrate_removes_it(params, tmp_path):
+    """A study whose data/ comes from before stable splits (restored by git, a DVC cache or a
+    copy) must not silently retrain every trial on other examples: prepare stops with one line,
+    and `scalelab migrate` deletes the old files so the next run starts on the new layout."""
+    from conftest import cli
+
+    (tmp_path / "data/pool").mkdir(parents=True)
+    (tmp_path / "data/shards").mkdir()
+    np.save(tmp_path / "data/pool/pool_x.npy", np.zeros((4, 3), np.float32))
+    np.save(tmp_path / "data/shards/k7.npy", np.arange(4))
+    with pytest.raises(ScalelabError) as error:
+        prepare.run(params, tmp_path / "data/heldout", tmp_path / "data/pool.json")
+    assert "stable splits" in str(error.value) and "scalelab migrate" in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "data/pool.json").exists()
+    from conftest import write_params
+
+    write_params(tmp_path, params)
+    proc = cli("migrate", "--params", str(tmp_path / "params.yaml"), "--data-dir", str(tmp_path / "data"))
+    assert proc.returncode == 0 and "deleted 2 file(s)" in proc.stdout, proc.stderr
+    assert not (tmp_path / "data/pool/pool_x.npy").exists() and not (tmp_path / "data/shards/k7.npy").exists()
+    prepare.run(params, tmp_path / "data/heldout", tmp_path / "data/pool.json")

@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ledger", default="results/ledger.csv")
     s.add_argument("--dry-run", action="store_true", help="print what would change and run; edit nothing")
 
-    s = step("migrate", "accept stable splits for a study made before them (deletes data.pool_size and shards.seed)")
+    s = step("migrate", "accept stable splits for a study made before them (deletes data.pool_size and shards.seed, "
+                        "and the old layout's data files)")
+    s.add_argument("--data-dir", default="data")
 
     s = step("prepare", "fix the validation and test sets and describe the dataset")
     s.add_argument("--heldout-dir", default="data/heldout")
@@ -184,7 +186,7 @@ def dispatch(args: argparse.Namespace) -> None:
         return
     if args.step == "migrate":
         from . import grow
-        grow.migrate(args.params)
+        grow.migrate(args.params, args.data_dir)
         return
 
     from . import config

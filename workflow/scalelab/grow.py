@@ -161,10 +161,18 @@ def _plain(doc) -> dict:
     return yaml.safe_load(buffer.getvalue())
 
 
-def migrate(params_path: str) -> list[str]:
+def migrate(params_path: str, data_dir: str = "data") -> list[str]:
     """`scalelab migrate`: accept stable splits for a study made before them by deleting the keys
-    of the old layout (config.LEGACY_KEYS) from params.yaml, comments kept. The next run
-    prepares the new held-out sets and shards and trains every trial on them."""
+    of the old layout (config.LEGACY_KEYS) from params.yaml, comments kept, and the old layout's
+    data files (pool.OLD_LAYOUT: derived data, remade by the next run). The next run prepares the
+    new held-out sets and shards and trains every trial on them."""
+    from .pool import old_layout
+
+    stale = old_layout(data_dir)
+    for path in stale:
+        path.unlink()
+    if stale:
+        print(f"migrate: deleted {len(stale)} file(s) of the old data layout in {data_dir}/")
     doc = read_roundtrip(params_path)
     removed = []
     for section, key in config.LEGACY_KEYS:
@@ -176,6 +184,6 @@ def migrate(params_path: str) -> list[str]:
         config.load(params_path)
         print(f"migrate: removed {', '.join(removed)} from {params_path}; the next run draws the stable splits and "
               f"trains every trial on them (snakemake --cores all, or dvc repro)")
-    else:
-        print(f"migrate: {params_path} has no keys of the old layout; nothing to do")
+    elif not stale:
+        print(f"migrate: {params_path} and {data_dir}/ hold nothing of the old layout; nothing to do")
     return removed

@@ -24,6 +24,11 @@ from .errors import ScalelabError
 HELDOUT_SETS = ("val", "test")  # what prepare stores: validation (selection, stopping) and test (the curve)
 LAYOUT = 2  # pool.json's layout: 2 = stable splits (held-out sets fixed, shards are prefixes of one pool)
 SHARD_INFO = "shard.json"
+# What the layout before stable splits left in data/: the pool drawn with validation and test, and
+# each shard as indices into it. Their presence means the trials beside them were measured on
+# other examples than this version draws.
+OLD_LAYOUT = ("pool/pool_x.npy", "pool/pool_y.npy", "pool/val_x.npy", "pool/val_y.npy", "pool/test_x.npy", "pool/test_y.npy")
+OLD_SHARDS = "shards/k*.npy"
 RERUN_PREPARE = "rerun prepare (snakemake --forcerun prepare, or dvc repro -f prepare)"
 RERUN_SHARD = "rerun its shard step (snakemake --forcerun shard, or dvc repro -f shard)"
 
@@ -78,3 +83,9 @@ def load_shard(shard_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     record = io.read_json(paths["info"])
     arrays = _load(paths, ("x", "y"), str(shard_dir), record["sha256"], str(paths["info"]), RERUN_SHARD)
     return arrays["x"], arrays["y"]
+
+
+def old_layout(data_dir: str | Path) -> list[Path]:
+    """The files of the layout before stable splits still in `data_dir` (see OLD_LAYOUT)."""
+    data_dir = Path(data_dir)
+    return [p for p in (*(data_dir / f for f in OLD_LAYOUT), *sorted(data_dir.glob(OLD_SHARDS))) if p.is_file()]

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from pathlib import Path
 
 import numpy as np
 
 from . import io, registry
 from .datasets import PoolTooSmall
 from .errors import ScalelabError
-from .pool import HELDOUT_SETS, LAYOUT, checksum, heldout_paths, save_arrays
+from .pool import HELDOUT_SETS, LAYOUT, checksum, heldout_paths, old_layout, save_arrays
 
 POOL_KEYS = ("dataset", "options", "seed", "val_size", "test_size")  # the data keys that decide the pool
 
@@ -103,6 +104,15 @@ def describe(data_cfg: dict, module, made: dict) -> dict:
 
 
 def run(params: dict, heldout_dir: str, info_path: str) -> dict:
+    # A study made before stable splits (its data/ restored by git, DVC or a copy): say so before
+    # every trial silently trains again on other examples. Both engines delete pool.json before
+    # this step runs, so the old layout's own files are what tell.
+    data_dir = Path(heldout_dir).parent
+    if old_layout(data_dir):
+        raise ScalelabError(f"{data_dir}/pool: made before scalelab drew stable splits (the validation and test sets "
+                            f"and every shard no longer depend on how much data is drawn), so every trial would train "
+                            f"again on other examples; to accept, run `scalelab migrate` (it deletes the old layout's "
+                            f"files), then rerun the study")
     made = draw(params["data"], 0)
     info = describe(params["data"], registry.load("dataset", params["data"]["dataset"]), made)
     save_arrays(heldout_paths(heldout_dir), heldout_arrays(made))
