@@ -18,8 +18,8 @@ TRIALS_DIR = "results/trials"
 HELDOUT_FILES = [str(p) for p in heldout_paths(HELDOUT_DIR).values()]
 SHARD_DIR = SHARDS_DIR + "/k{k}"
 SHARD_FILES = {name: str(p) for name, p in shard_paths(SHARD_DIR).items()}  # x, y and shard.json
-BATCH_DIR = TRIALS_DIR + "/k{k}/{family}"
-LEDGER = "results/ledger.csv"  # the forecast ledger: an input kept in git, no rule writes it (ledger.py)  # one family's trials on one shard: one train job
+BATCH_DIR = TRIALS_DIR + "/k{k}/{family}"  # one family's trials on one shard: one train job
+LEDGER = "results/ledger.csv"  # the forecast ledger: an input kept in git, no rule writes it (ledger.py)
 
 
 def code(step, family=None):
