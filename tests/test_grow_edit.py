@@ -56,3 +56,12 @@ def test_next_takes_the_plans_first_step(tmp_path):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     proc = cli("grow", "--dry-run", "--params", str(tmp_path / "params.yaml"), "--cost", str(ROOT / "results/cost.json"))
     assert proc.returncode == 0 and proc.stdout.startswith("grow: one more shard:") and "the plan's estimate:" in proc.stdout
+
+
+def test_the_readme_quotes_what_grow_says_on_the_committed_study(tmp_path):
+    """Catches a README example that drifted from the command's output or the committed plan."""
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    said = cli("grow", "--dry-run", "--params", str(tmp_path / "params.yaml"), "--cost", str(ROOT / "results/cost.json")).stdout
+    readme = (ROOT / "README.md").read_text()
+    for line in said.splitlines()[:3]:
+        assert f"    {line}" in readme, line
