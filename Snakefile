@@ -22,7 +22,7 @@ from scalelab.config import load as _load_params
 from scalelab.errors import ScalelabError
 
 try:
-    # Validated against workflow/schemas/params.schema.yaml, with one-line errors.
+    # Validated against workflow/scalelab/params.schema.yaml, with one-line errors.
     _params_on_disk = _load_params("params.yaml")
 except ScalelabError as _error:
     sys.exit(f"scalelab: {_error}")

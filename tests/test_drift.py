@@ -14,12 +14,12 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from scalelab import fit
+from scalelab import config, fit
 from scalelab.laws import LAWS
 from scalelab.registry import BUILTIN
 from scalelab.steps import MODEL_CODE, MODEL_HELPERS, PACKAGE, STEP_CODE
 
-SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "params.schema.yaml").read_text())["properties"]
+SCHEMA = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
 PRESETS = sorted((ROOT / "presets").glob("*.yaml"))
 KNOWN = {"model": list(BUILTIN["model"]), "dataset": list(BUILTIN["dataset"]), "law": ["auto", *LAWS]}
 

@@ -1,7 +1,13 @@
 """Bad params give one line naming the key and the fix, before any job runs."""
 
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
 import pytest
-from conftest import cli, copy_project, snakemake
+from conftest import ROOT, cli, copy_project, snakemake
 
 from scalelab import config, study
 from scalelab.errors import ScalelabError
@@ -62,7 +68,7 @@ def test_unknown_and_missing_keys(params):
 
 
 def test_shipped_params_and_presets_are_valid():
-    root = config.SCHEMA_PATH.parents[2]
+    root = ROOT
     for path in [root / "params.yaml", *sorted((root / "presets").glob("*.yaml"))]:
         config.load(path)
 
@@ -110,3 +116,20 @@ def test_grid_sample_is_seeded_and_per_shard_and_family(params):
     params["grid"]["sample"] = 99
     with pytest.raises(ScalelabError, match="grid.sample.*models.cnn1d"):
         config.validate(params)
+
+
+def test_the_schema_ships_in_the_wheel(tmp_path):
+    """Catches a schema found only in a source checkout: a plain `pip install .` would then fail
+    to validate any params.yaml. The wheel must carry it beside config.py, where config looks."""
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ behind
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "workflow", source / "workflow", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                           str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("scalelab-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "scalelab/params.schema.yaml" in names and "scalelab/config.py" in names
+    assert config.SCHEMA_PATH.parent.name == "scalelab"

@@ -1,7 +1,7 @@
 """Load params.yaml and check it, so a mistake is one line naming the key and the fix.
 
 Every step loads the whole file through `load()` but reads only its own sections; the schema
-(workflow/schemas/params.schema.yaml) holds the types, this module the checks across keys.
+(params.schema.yaml, package data beside this module) holds the types, this module the checks across keys.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from . import registry
 from .study import family_module
 from .errors import ScalelabError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "params.schema.yaml"
+# Package data, so a plain (non-editable) `pip install` validates params.yaml too.
+SCHEMA_PATH = Path(__file__).resolve().with_name("params.schema.yaml")
 # libyaml's parser when PyYAML has it (the same values, about 5x faster): every Snakemake call,
 # a no-op dry run included, loads params.yaml and the schema.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
