@@ -149,3 +149,18 @@ def test_the_readmes_forecast_check_is_the_ledgers():
     table = summary.split("## Forecasts checked")[1].split("\n\n**")[0]
     assert rows and rows == [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| family")]
     assert len(rows) == sum(1 for _ in open(kept / "ledger.csv")) - 1 - 2  # every recorded forecast but the 2 at 2^17
+
+
+def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
+    """Catches a figures step that restyles every later plot of the process (a notebook's, a
+    test's): the paper style applies inside the step only."""
+    import matplotlib.pyplot as plt
+
+    from scalelab import config, figures
+
+    before = dict(plt.rcParams)
+    study = default_refit
+    paths = figures.run(config.load(ROOT / "params.yaml"), str(study / "results/tables"), str(study / "results/fit.json"),
+                        str(study / "results/fit_samples.csv"), str(tmp_path / "figures"))
+    assert len(paths) == 2 * 6 and plt.rcParams["font.size"] == before["font.size"] != figures.STYLE["font.size"]
+    assert {k: plt.rcParams[k] for k in figures.STYLE} == {k: before[k] for k in figures.STYLE}

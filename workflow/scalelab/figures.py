@@ -24,17 +24,21 @@ def axis_labels(result: dict) -> tuple[str, str]:
     return f"training {result.get('unit', 'examples')} m", LABELS[result["metric"]].format(token=result.get("loss_per", "example"))
 
 
-def _setup():
+# One column of a paper. Applied through a context (run), never to matplotlib's global settings,
+# so a notebook that imports scalelab keeps its own style.
+STYLE = {
+    "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6,
+    "xtick.labelsize": 6, "ytick.labelsize": 6, "lines.linewidth": 1.0, "axes.linewidth": 0.6,
+    "svg.hashsalt": "scalelab",  # stable element ids: same figure, same bytes
+}
+
+
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # the step runs headless, on a cluster node as on a laptop
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6,
-        "xtick.labelsize": 6, "ytick.labelsize": 6, "lines.linewidth": 1.0, "axes.linewidth": 0.6,
-        "svg.hashsalt": "scalelab",  # stable element ids: same figure, same bytes
-    })
     return plt
 
 
@@ -254,7 +258,12 @@ def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[P
 
 
 def run(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
-    plt = _setup()
+    plt = _pyplot()
+    with plt.rc_context(STYLE):
+        return _draw(plt, params, tables_dir, fit_json, samples_csv, out_dir)
+
+
+def _draw(plt, params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
     cfg = params["figures"]
     out = Path(out_dir)
     all_trials = pd.read_csv(Path(tables_dir) / "trials.csv")
