@@ -141,8 +141,10 @@ def _check_pool_can_hold(params: dict, source: str) -> None:
     pool = available - data["val_size"] - data["test_size"]
     base, k = params["shards"]["base"], max(params["shards"]["exponents"])
     if base**k > pool:
-        fits = [j for j in range(k) if base**j <= pool]
-        fix = f"drop exponents above {fits[-1]}" if fits else "lower data.val_size and data.test_size"
+        from .shard import largest_exponent
+
+        fits = largest_exponent(base, pool)
+        fix = f"drop exponents above {fits}" if fits is not None else "lower data.val_size and data.test_size"
         raise ScalelabError(f"{source}: shards.exponents: the largest shard ({base}^{k} = {base**k}) needs more examples than "
                             f"'{data['dataset']}' has: {available} in all, {pool} for the pool after validation and test; {fix}")
 

@@ -17,7 +17,6 @@ The edit is validated before anything is written.
 
 from __future__ import annotations
 
-import copy
 import io as _io
 from pathlib import Path
 
@@ -94,7 +93,8 @@ def planned(cost_json: str | Path) -> dict:
     path = Path(cost_json)
     if not path.exists():
         return {}
-    return {row["step"]: {**row, "unit": io.read_json(path)["plan"]["unit"]} for row in io.read_json(path)["plan"]["rows"]}
+    plan = io.read_json(path)["plan"]
+    return {row["step"]: {**row, "unit": plan["unit"]} for row in plan["rows"]}
 
 
 def pick(step: str, plan: dict) -> str:
@@ -157,7 +157,7 @@ def _plain(doc) -> dict:
     import yaml
 
     buffer = _io.StringIO()
-    roundtrip().dump(copy.deepcopy(doc), buffer)
+    roundtrip().dump(doc, buffer)  # dumping leaves the document as it was
     return yaml.safe_load(buffer.getvalue())
 
 
@@ -174,11 +174,10 @@ def migrate(params_path: str, data_dir: str = "data") -> list[str]:
     if stale:
         print(f"migrate: deleted {len(stale)} file(s) of the old data layout in {data_dir}/")
     doc = read_roundtrip(params_path)
-    removed = []
-    for section, key in config.LEGACY_KEYS:
-        if section in doc and isinstance(doc[section], dict) and key in doc[section]:
-            del doc[section][key]
-            removed.append(f"{section}.{key}")
+    removed = config.legacy_keys(doc)
+    for name in removed:
+        section, key = name.split(".")
+        del doc[section][key]
     if removed:
         write_roundtrip(params_path, doc)
         config.load(params_path)

@@ -11,8 +11,6 @@ prepare wrote, so a dataset that breaks the prefix contract is caught before any
 
 from __future__ import annotations
 
-import math
-
 from . import io, prepare
 from .datasets import PoolTooSmall
 from .errors import ScalelabError
@@ -30,9 +28,19 @@ def examples_in(size: int, info: dict) -> int:
     return size // tokens
 
 
+def largest_exponent(base: int, available: int) -> int | None:
+    """The largest k with base**k <= available units (None when not even one unit is available)."""
+    if available < 1:
+        return None
+    k = 0
+    while base ** (k + 1) <= available:
+        k += 1
+    return k
+
+
 def too_large(k: int, base: int, size: int, available: int, unit: str, dataset: str) -> ScalelabError:
     """The one-line error for a shard the dataset cannot fill: it names how much exists."""
-    largest = int(math.floor(math.log(available) / math.log(base) + 1e-9)) if available >= 1 else None
+    largest = largest_exponent(base, available)
     fix = f"drop exponents above {largest}" if largest is not None else "use a larger dataset"
     return ScalelabError(f"params.yaml: shards.exponents: shard k={k} needs {size:,} {unit}, but the pool of "
                          f"'{dataset}' holds only {available:,} after validation and test; {fix}")
