@@ -164,3 +164,23 @@ def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
                         str(study / "results/fit_samples.csv"), str(tmp_path / "figures"))
     assert len(paths) == 2 * 6 and plt.rcParams["font.size"] == before["font.size"] != figures.STYLE["font.size"]
     assert {k: plt.rcParams[k] for k in figures.STYLE} == {k: before[k] for k in figures.STYLE}
+
+
+def test_the_readmes_words_on_the_checked_forecasts_are_the_ledgers():
+    """Catches the bullets under the README's forecast table drifting from the kept ledger: how
+    many fell inside, the factor by which each beat persistence, and that every miss is negative."""
+    import pandas as pd
+
+    from scalelab import ledger
+
+    kept = ROOT / "docs" / "presets" / "default_4x"
+    info = json.loads((kept / "pool.json").read_text())
+    checks = ledger.check(ledger.read(kept / "ledger.csv"), pd.read_csv(kept / "best.csv"), info, "test_error")["checked"]
+    section = (ROOT / "README.md").read_text().split("**The forecasts checked on their own pool.**")[1].split("\n## ")[0]
+    inside = sum(r["inside"] for r in checks)
+    assert f"**Inside:** {inside} of {len(checks)}" in section
+    factors = [r["persistence_log_miss"] / r["log_miss"] for r in checks]
+    assert f"by a factor {min(factors):.1f} to {max(factors):.1f} in log error" in section
+    assert all(r["log_miss"] < 0 for r in checks) and "every miss is negative" in section
+    outside = [r for r in checks if not r["inside"]]
+    assert all(f"{100 * (1 - r['measured'] / r['low']):.1f}% below its lower bound" in section for r in outside)
