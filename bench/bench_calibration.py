@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from scalelab import simulate  # noqa: E402
+from scalelab.curves import simulate  # noqa: E402
 
 
 def main() -> None:

@@ -76,7 +76,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 import scalelab  # noqa: E402
-from scalelab import simulate  # noqa: E402
+from scalelab.curves import simulate  # noqa: E402
 
 # --- data -----------------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def main() -> None:
         env = {**os.environ, "PYTHONPATH": str(study / "workflow")}
         py = sys.executable
         bare = statistics.median(timed([py, "-c", "pass"], env, study) for _ in range(REPEATS))
-        imports = statistics.median(timed([py, "-c", "import scalelab.cli, scalelab.config, scalelab.train"], env, study)
+        imports = statistics.median(timed([py, "-c", "import scalelab.cli, scalelab.config, scalelab.steps.train"], env, study)
                                     for _ in range(REPEATS))
         print(f"python start-up: {bare:.2f} s; + imports of the train step (torch, numpy, yaml): {imports - bare:.2f} s")
         for k, width in ((7, 16), (12, 16), (12, 128)):

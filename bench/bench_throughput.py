@@ -2,7 +2,7 @@
 
 Both train the MNIST-1D CNN on one thread for the same number of steps at batch 256:
   bare      torch.optim.Adam(fused=True), random batches, nothing else;
-  scalelab  train.train_loop as a trial runs it: its own Adam, epoch shuffling, a validation
+  scalelab  loop.train_loop as a trial runs it: its own Adam, epoch shuffling, a validation
             pass every `eval_every` steps (params.yaml), early-stopping bookkeeping.
 Prints samples/s for both and their ratio (scalelab / bare; 1.0 means no cost).
 
@@ -22,9 +22,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
-from scalelab import train  # noqa: E402
+from scalelab.training import loop  # noqa: E402
+from scalelab.training.stopping import stopping_rule  # noqa: E402
 from scalelab.models import cnn1d  # noqa: E402
-from scalelab.progress import Progress  # noqa: E402
+from scalelab.training.progress import Progress  # noqa: E402
 
 STEPS, BATCH, M, N_VAL = 400, 256, 4096, 2048
 
@@ -52,11 +53,11 @@ def bare(width: int, x, y) -> float:
 def scalelab(width: int, x, y, xv, yv, cfg: dict) -> float:
     torch.manual_seed(0)
     model = cnn1d.build(width, (40,), 10)
-    rule = {**train.stopping_rule(cfg, M), "patience": 10**9, "budget": STEPS}  # run all STEPS, as bare does
-    trial = train.Trial(model, 0.01, cfg, rule, 0, M, torch.device("cpu"))
+    rule = {**stopping_rule(cfg, M), "patience": 10**9, "budget": STEPS}  # run all STEPS, as bare does
+    trial = loop.Trial(model, 0.01, cfg, rule, 0, M, torch.device("cpu"))
     with tempfile.TemporaryDirectory() as tmp, open("/dev/null", "w") as devnull:
         start = time.perf_counter()
-        train.train_loop(trial, x, y, (xv, yv), cfg, rule, BATCH, Progress(STEPS, "bench", devnull),
+        loop.train_loop(trial, x, y, (xv, yv), cfg, rule, BATCH, Progress(STEPS, "bench", devnull),
                          Path(tmp) / "ckpt", {}, {"flag": False})
         return STEPS * BATCH / (time.perf_counter() - start)
 
@@ -65,7 +66,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]
     x, y, xv, yv = data()
-    print(f"torch {torch.__version__}, 1 thread, {STEPS} steps of batch {BATCH}, validation on {N_VAL} every {train.stopping_rule(cfg, M)['eval_every']} steps")
+    print(f"torch {torch.__version__}, 1 thread, {STEPS} steps of batch {BATCH}, validation on {N_VAL} every {stopping_rule(cfg, M)['eval_every']} steps")
     for width in (16, 64, 128):
         bare(width, x, y)  # warm-up
         b, s = bare(width, x, y), scalelab(width, x, y, xv, yv, cfg)

@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
-from scalelab import train  # noqa: E402
+from scalelab.steps import train  # noqa: E402
 
 OLD_RULE = {"eval_per_epoch": 1, "eval_min_steps": 25, "eval_max_steps": 25, "patience_epochs": 1e-9,
             "patience_min_steps": 150, "min_rel_delta": 0.0, "epochs": 40, "min_steps": 250, "max_steps": 4000,

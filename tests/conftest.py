@@ -36,7 +36,7 @@ def copy_project(dest: Path, params: dict | None = None, extra: tuple[str, ...] 
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_params(dest, params or tiny_params())
     # The forecast ledger is history the predict step reads, so it must exist: an empty one.
-    from scalelab import ledger
+    from scalelab.decisions import ledger
 
     (dest / "results").mkdir(exist_ok=True)
     (dest / "results/ledger.csv").write_text(ledger.text_of([]))
@@ -111,7 +111,8 @@ def drawn(data_cfg: dict, pool: int = 0) -> tuple[dict, dict]:
     """What prepare and the shard step draw for a data section and a pool of `pool` units: the
     three sets as {split_x, split_y} arrays, and pool.json's description with the pool's own
     description (`pool_info`, which the shard step keeps) added."""
-    from scalelab import prepare, registry
+    from scalelab.steps import prepare
+    from scalelab import registry
 
     made = prepare.draw(data_cfg, pool)
     arrays = {f"{s}_{a}": made[s][i] for s in ("pool", "val", "test") for i, a in enumerate(("x", "y"))}

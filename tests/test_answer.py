@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT, cli
 
-from scalelab import cost, fit, plan, predict, report, sizing
+from scalelab.decisions import cost, plan, sizing
+from scalelab.curves import fit
+from scalelab.steps import predict, report
 
 SIZES = [2**k for k in range(6, 13)]
 

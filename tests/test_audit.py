@@ -7,7 +7,9 @@ import math
 import pytest
 from conftest import cli, copy_project, tiny_params
 
-from scalelab import audit, io, report, select, stopping, study as study_names, train
+from scalelab.steps import audit, report, select, train
+from scalelab import io, study as study_names
+from scalelab.training import stopping
 
 
 def row(family="cnn1d", k=10, before=0.5, after=0.4, threshold=0.05):
@@ -56,7 +58,7 @@ def test_markdown_says_under_trained_plainly_only_above_the_threshold():
 
 
 def test_metric_in_bits_comes_from_the_loss():
-    assert audit.metric_value({"test_loss": 0.6931471805599453}, "test_bits") == pytest.approx(1.0)
+    assert study_names.metric_value({"test_loss": 0.6931471805599453}, "test_bits") == pytest.approx(1.0)
 
 
 @pytest.fixture(scope="module")

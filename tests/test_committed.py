@@ -156,7 +156,8 @@ def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
     test's): the paper style applies inside the step only."""
     import matplotlib.pyplot as plt
 
-    from scalelab import config, figures
+    from scalelab import config
+    from scalelab.steps import figures
 
     before = dict(plt.rcParams)
     study = default_refit
@@ -171,7 +172,7 @@ def test_the_readmes_words_on_the_checked_forecasts_are_the_ledgers():
     many fell inside, the factor by which each beat persistence, and that every miss is negative."""
     import pandas as pd
 
-    from scalelab import ledger
+    from scalelab.decisions import ledger
 
     kept = ROOT / "docs" / "presets" / "default_4x"
     info = json.loads((kept / "pool.json").read_text())

@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from scalelab import device
+from scalelab.training import device
 from scalelab.errors import ScalelabError
 
 cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only paths")

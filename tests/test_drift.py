@@ -5,7 +5,7 @@ import it (YAML, comments, a file list) are checked against it here, so they can
   dvc.yaml's code deps are checked against steps.py by test_dvc_yaml.py);
 - the law names: laws.LAWS (cli.py reads them);
 - the small-data defaults: fit.SMALL_DATA_TOLERANCE and fit.SMALL_DATA_SLOPE (fit-curve reads them);
-- bits from nats: audit.bits (select's *_bits columns call it).
+- bits from nats: study.bits (select's *_bits columns call it).
 """
 
 import re
@@ -14,10 +14,11 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from scalelab import config, fit
-from scalelab.laws import LAWS
+from scalelab import config
+from scalelab.curves import fit
+from scalelab.curves.laws import LAWS
 from scalelab.registry import BUILTIN
-from scalelab.steps import MODEL_CODE, MODEL_HELPERS, PACKAGE, STEP_CODE
+from scalelab.pipeline import MODEL_CODE, MODEL_HELPERS, PACKAGE, STEP_CODE
 
 SCHEMA = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
 PRESETS = sorted((ROOT / "presets").glob("*.yaml"))
@@ -106,12 +107,12 @@ def test_small_data_defaults_are_fit_pys():
     assert f"e.g. {fit.SMALL_DATA_SLOPE}" in schema["small_data_slope"]["description"]
 
 
-@pytest.mark.parametrize("module", ["select.py", "audit.py"])
+@pytest.mark.parametrize("module", ["steps/select.py", "steps/audit.py", "study.py"])
 def test_bits_from_nats_is_one_function(module):
-    """Only audit.bits divides by ln 2: a second conversion could drift from it (log2 of a loss, say)."""
+    """Only study.bits divides by ln 2: a second conversion could drift from it (log2 of a loss, say)."""
     source = (PACKAGE / module).read_text()
     outside = re.sub(r"\ndef bits\(.*?\n(?=\S)", "\n", source, flags=re.S)
-    assert not re.search(r"log\(2\)|log2\(|0\.693|1\.442", outside), f"{module}: convert nats to bits with audit.bits"
+    assert not re.search(r"log\(2\)|log2\(|0\.693|1\.442", outside), f"{module}: convert nats to bits with study.bits"
 
 
 def test_a_loss_is_labelled_by_what_it_is_per_not_by_what_sizes_count():
@@ -119,7 +120,7 @@ def test_a_loss_is_labelled_by_what_it_is_per_not_by_what_sizes_count():
     value is averaged over). Translation counts pairs and its loss is per target character."""
     import importlib
 
-    from scalelab import figures
+    from scalelab.steps import figures
 
     for name, module in BUILTIN["dataset"].items():
         data = importlib.import_module(module)
@@ -132,7 +133,7 @@ def test_a_loss_is_labelled_by_what_it_is_per_not_by_what_sizes_count():
 def test_the_figures_are_named_once():
     """steps.FIGURES names the figures step's images: the rules read it, dvc.yaml's plots must list
     only those, and the summary embeds only those."""
-    from scalelab.steps import FIGURES
+    from scalelab.pipeline import FIGURES
 
     plots = yaml.safe_load((ROOT / "dvc.yaml").read_text())["plots"]
     assert {p.split("/")[-1].removesuffix(".png") for p in plots} <= set(FIGURES)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import dvc, git, git_commit, git_project, scheduled_jobs, snakemake, tiny_params
 
-from scalelab import report
+from scalelab.steps import report
 
 pytestmark = pytest.mark.slow
 

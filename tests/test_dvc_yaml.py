@@ -9,7 +9,7 @@ import yaml
 from conftest import ROOT, copy_project, dvc, git_project, snakemake, tiny_params
 
 from scalelab import study as study_names
-from scalelab.steps import STEP_CODE, STEP_PARAMS, code_files
+from scalelab.pipeline import STEP_CODE, STEP_PARAMS, code_files
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 # A train stage is one family's batch (`train --all`): it reads that family's grid, which a list in

@@ -144,7 +144,7 @@ def test_predicting_a_huge_model_takes_seconds_and_little_memory():
     device, never allocating them, and stops at its bound."""
     code = (
         "import resource, sys, time\n"
-        "from scalelab import sizing\n"
+        "from scalelab.decisions import sizing\n"
         "t = time.perf_counter()\n"
         "widths = [sizing.width_for_params(f, 1e12, s, n) for f, s, n in "
         "[('cnn1d', [40], 10), ('mlp', [40], 10), ('lstm', [32], 100), ('transformer', [32], 100), ('cnn2d', [3, 32, 32], 10)]]\n"
@@ -157,7 +157,7 @@ def test_predicting_a_huge_model_takes_seconds_and_little_memory():
 
 
 def test_a_prediction_beyond_the_grid_says_so():
-    from scalelab import report
+    from scalelab.steps import report
 
     row = {"error": 0.01, "size": 1e9, "size_ci": [1e8, 1e10], "multiplier": 1e5, "params": 1e12,
            "params_ci": [1e11, 1e13], "width": None, "beyond_grid": True}

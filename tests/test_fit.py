@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import cli
 
-from scalelab import backtest, exponents, fit, io, laws, simulate
+from scalelab.curves import backtest, exponents, fit, laws, simulate
+from scalelab import io
 from scalelab.errors import ScalelabError
 
 SIZES = 2.0 ** np.arange(7, 19)  # 12 shards, 2^7 .. 2^18

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 from conftest import ROOT, cli
 
-from scalelab import config, fit, fit_step, io, ledger, predict, report
+from scalelab import config, io
+from scalelab.curves import fit
+from scalelab.steps import fit as fit_step, predict, report
+from scalelab.decisions import ledger
 from scalelab.errors import ScalelabError
 
 COMMITTED = ROOT / "results"

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import copy_project, scheduled_jobs, snakemake, tiny_params
 
-from scalelab.exponents import P_VALUE, STABLE
+from scalelab.curves.exponents import P_VALUE, STABLE
 
 pytestmark = pytest.mark.slow
 
@@ -138,7 +138,7 @@ def test_a_wider_grid_for_one_family_reruns_only_its_batches(study):
 
 
 def test_training_code_reruns_every_trial_but_not_prepare_or_shards(study):
-    with edited(study / "workflow/scalelab/train.py", '"""Step `train`', '"""Step `train` (edited)'):
+    with edited(study / "workflow/scalelab/steps/train.py", '"""Step `train`', '"""Step `train` (edited)'):
         assert scheduled_jobs(study) == {"train": 5 * 2, **AGGREGATES}
 
 
@@ -152,7 +152,7 @@ def test_one_familys_model_code_reruns_only_its_batches_and_the_aggregates(study
 
 
 def test_fit_code_reruns_from_fit_on(study):
-    with edited(study / "workflow/scalelab/fit.py", "CI_LEVEL = 95.0", "CI_LEVEL = 95.0  # edited"):
+    with edited(study / "workflow/scalelab/curves/fit.py", "CI_LEVEL = 95.0", "CI_LEVEL = 95.0  # edited"):
         assert scheduled_jobs(study) == {"fit": 1, "figures": 1, "predict": 1, "all": 1}
 
 

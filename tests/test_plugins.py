@@ -6,7 +6,7 @@ import re
 
 from conftest import ROOT, cli, copy_project
 
-from scalelab import steps
+from scalelab import pipeline as steps
 
 
 def readme_plugin(name: str) -> str:

@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from scalelab.select import at_grid_edge, select_best
+from scalelab.steps.select import at_grid_edge, select_best
 
 
 def trial(width, lr, seed, val_loss, status="ok", size=128, params=None, family="cnn1d", stopped="early"):

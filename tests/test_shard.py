@@ -6,7 +6,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from scalelab import config, io, pool, prepare, shard
+from scalelab import config, io, pool
+from scalelab.steps import prepare, shard
 from scalelab.errors import ScalelabError
 
 

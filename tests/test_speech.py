@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from conftest import copy_project, drawn, snakemake, tiny_params
-from scalelab import train
+from scalelab.steps import train
+from scalelab.training import loop
 from scalelab.datasets import PoolTooSmall, audio, speech
 from scalelab.errors import ScalelabError
 from scalelab.models import speech_ds2
@@ -242,15 +243,15 @@ def test_train_uses_the_familys_loss_terms():
     model = speech_ds2.build(8, (40, 20), 6)
     x = torch.randn(5, 40, 20)
     y = torch.tensor([[2, 3, 4, -100], [5, -100, -100, -100], [2, 2, -100, -100], [3, 4, 5, 2], [4, -100, -100, -100]])
-    loss, error = train.evaluate(model, x, y, "fp32", speech_ds2.loss_terms)
+    loss, error = loop.evaluate(model, x, y, "fp32", speech_ds2.loss_terms)
     total, wrong, count = speech_ds2.loss_terms(model(x), y)
     assert count == 11 and loss == pytest.approx(total.item() / 11, rel=1e-5) and error == wrong / 11
-    assert train.batch_loss(model, x, y, speech_ds2.loss_terms).item() == pytest.approx(total.item() / 11, rel=1e-5)
+    assert loop.batch_loss(model, x, y, speech_ds2.loss_terms).item() == pytest.approx(total.item() / 11, rel=1e-5)
     logits = torch.randn(4, 7)
     plain = torch.nn.Linear(3, 7)
     xs, ys = torch.randn(4, 3), torch.tensor([1, 2, 3, 4])
     expected = torch.nn.functional.cross_entropy(plain(xs), ys)
-    assert train.batch_loss(plain, xs, ys).item() == pytest.approx(expected.item()) and logits.shape == (4, 7)
+    assert loop.batch_loss(plain, xs, ys).item() == pytest.approx(expected.item()) and logits.shape == (4, 7)
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ import copy
 import pytest
 from conftest import tiny_params
 
-from scalelab import audit, figures, fit_step, predict, prepare, select, shard, study, train
-from scalelab.steps import STEP_PARAMS
+from scalelab.steps import audit, figures, fit as fit_step, predict, prepare, select, shard, train
+from scalelab import study
+from scalelab.pipeline import STEP_PARAMS
 
 # Reads that change none of a step's outputs, left out of its keys on purpose. store.Store.keeps_final:
 # whether a trial on one of the `audit.shards` largest shards keeps its last state in the store for

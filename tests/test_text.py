@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from conftest import copy_project, drawn, snakemake, tiny_params
-from scalelab import prepare, registry, shard
+from scalelab.steps import prepare, shard
+from scalelab import registry
 from scalelab.datasets import text, text_chars, text_words
 from scalelab.errors import ScalelabError
 from scalelab.models import count_params, lstm, transformer

@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import cli, copy_project
 
-from scalelab import stopping, store, train
-from scalelab.adam import Adam
+from scalelab.training import loop, stopping, store
+from scalelab.steps import train
+from scalelab.training.adam import Adam
 from scalelab.models import cnn1d
 
 
@@ -95,7 +96,7 @@ def preempt_after_third_evaluation(args, out, monkeypatch):
     """Start a run and SIGTERM it after its 3rd evaluation, as a preempting scheduler does:
     it writes a checkpoint and exits 143, leaving no metrics.json."""
     calls = {"n": 0}
-    real_evaluate = train.evaluate
+    real_evaluate = loop.evaluate
 
     def evaluate_then_preempt(*a):
         calls["n"] += 1
@@ -105,12 +106,12 @@ def preempt_after_third_evaluation(args, out, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)
         return real_evaluate(*a)
 
-    monkeypatch.setattr(train, "evaluate", evaluate_then_preempt)
+    monkeypatch.setattr(loop, "evaluate", evaluate_then_preempt)
     with pytest.raises(SystemExit) as stop:
         train.run(**args, out_dir=str(out))
     assert stop.value.code == 143
     assert (out / store.CHECKPOINT).exists() and not (out / "metrics.json").exists()
-    monkeypatch.setattr(train, "evaluate", real_evaluate)
+    monkeypatch.setattr(loop, "evaluate", real_evaluate)
 
 
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(study, monkeypatch):
@@ -215,19 +216,19 @@ def tiny_opt(lr=0.1):
 def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_budget():
     cfg = {"schedule": "cosine", "warmup_steps": 10}
     opt = tiny_opt()
-    lrs = lrs_over(train.make_schedule(opt, cfg, {"budget": 110, "patience": 5}), opt, 110)
+    lrs = lrs_over(stopping.make_schedule(opt, cfg, {"budget": 110, "patience": 5}), opt, 110)
     assert lrs[0] == pytest.approx(0.01) and lrs[5] == pytest.approx(0.055)  # linear from lr / warmup_steps
     assert lrs[10] == pytest.approx(0.1)                                       # the full rate after warm-up
     assert lrs[60] == pytest.approx(0.05)                                      # half-way through the cosine
     assert lrs[109] == pytest.approx(0.1 * (1 + math.cos(math.pi * 99 / 100)) / 2) and opt.lr == pytest.approx(0.0, abs=1e-12)
     opt = tiny_opt()
-    assert train.make_schedule(opt, {"schedule": "constant"}, {"budget": 10, "patience": 5}) is None
+    assert stopping.make_schedule(opt, {"schedule": "constant"}, {"budget": 10, "patience": 5}) is None
 
 
 def test_plateau_schedule_cuts_after_its_share_of_the_patience():
     cfg = {"schedule": "plateau", "plateau_factor": 0.5, "plateau_patience": 0.5, "min_rel_delta": 0.0}
     opt = tiny_opt()
-    schedule = train.make_schedule(opt, cfg, {"budget": 1000, "patience": 6})  # cut after 3 bad evaluations
+    schedule = stopping.make_schedule(opt, cfg, {"budget": 1000, "patience": 6})  # cut after 3 bad evaluations
     lrs = lrs_over(schedule, opt, 8, val_losses=[1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.9, 0.9])
     assert lrs + [opt.lr] == pytest.approx([0.1] * 5 + [0.05] * 4)
 

@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import copy_project, snakemake, tiny_params
-from scalelab import prepare, registry, train
+from scalelab.steps import prepare, train
+from scalelab.training import loop
+from scalelab import registry
 from scalelab.datasets import PoolTooSmall, translation
 from scalelab.errors import ScalelabError
 from scalelab.models import seq2seq
@@ -233,11 +235,11 @@ def test_evaluation_scores_only_real_targets():
     torch.manual_seed(0)
     logits = torch.randn(4, 6, 10)
     y = torch.randint(0, 10, (4, 6))
-    y[:, 4:] = train.IGNORE
-    y[0, 2:] = train.IGNORE
+    y[:, 4:] = loop.IGNORE
+    y[0, 2:] = loop.IGNORE
     x = torch.arange(4).reshape(4, 1, 1).expand(4, 2, 6).contiguous()
-    loss, error = train.evaluate(Fixed(logits), x, y)
-    kept = y != train.IGNORE
+    loss, error = loop.evaluate(Fixed(logits), x, y)
+    kept = y != loop.IGNORE
     assert loss == pytest.approx(F.cross_entropy(logits[kept], y[kept]).item(), rel=1e-6)
     assert error == pytest.approx((logits.argmax(-1)[kept] != y[kept]).float().mean().item())
 

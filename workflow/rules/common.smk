@@ -2,7 +2,7 @@
 
 from scalelab import study
 from scalelab.pool import heldout_paths, shard_paths
-from scalelab.steps import FIGURES as FIGURE_NAMES, code_files, param_values
+from scalelab.pipeline import FIGURES as FIGURE_NAMES, code_files, param_values
 
 # Under a cluster executor only training is submitted: the other steps take seconds, less
 # than they would wait in a GPU queue (and prepare runs once).
@@ -29,7 +29,7 @@ def code(step, family=None):
 
 
 def step_params(step):
-    """The params.yaml keys `step` reads, as rule params: editing one reruns the step (steps.py)."""
+    """The params.yaml keys `step` reads, as rule params: editing one reruns the step (pipeline.py)."""
     return param_values(step, config)
 
 

@@ -9,14 +9,14 @@ __version__ = "0.1.0"
 
 def fit_curve(sizes, errors, **options) -> dict:
     """Fit a learning curve measured elsewhere: `scalelab fit-curve` from Python, the same result.
-    See scalelab.measured_curve.fit_curve for the options. Imported on first call, so the CLI's
+    See scalelab.curves.measured.fit_curve for the options. Imported on first call, so the CLI's
     start-up does not pay for numpy and the fit."""
-    from .measured_curve import fit_curve as fit
+    from scalelab.curves.measured import fit_curve as fit
     return fit(sizes, errors, **options)
 
 
 def __getattr__(name):
     if name == "ScalelabError":
-        from .errors import ScalelabError
+        from scalelab.errors import ScalelabError
         return ScalelabError
     raise AttributeError(f"module 'scalelab' has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import study
+from scalelab import study
 
 
 def describe(params: dict) -> str:

@@ -11,8 +11,8 @@ import argparse
 import errno
 import sys
 
-from .errors import ScalelabError
-from .laws import LAWS
+from scalelab.curves.laws import LAWS
+from scalelab.errors import ScalelabError
 
 
 def _floats(text: str) -> list[float]:
@@ -164,44 +164,44 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace) -> None:
     # Import only the step that runs: `import torch` costs a second, and only `train` needs it.
     if args.step == "fit-curve":
-        from . import measured_curve
+        from scalelab.curves import measured as measured_curve
         measured_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points, args.law)
         return
     if args.step == "backtest":
-        from . import measured_curve
+        from scalelab.curves import measured as measured_curve
         print(measured_curve.backtest_table(args.points, args.best_guess))
         return
     if args.step == "plan":
-        from . import plan
+        from scalelab.decisions import plan
         plan.run(args.cost, args.curve, args.multiplier, args.out)
         return
     if args.step == "ledger":
-        from . import ledger
+        from scalelab.decisions import ledger
         ledger.run(args.fit, args.info, args.ledger)
         return
 
     if args.step == "grow":
-        from . import grow
+        from scalelab import grow
         grow.run(args.params, args.what, args.cost, args.fit, args.info, args.ledger, args.dry_run)
         return
     if args.step == "migrate":
-        from . import grow
+        from scalelab import grow
         grow.migrate(args.params, args.data_dir)
         return
 
-    from . import config
+    from scalelab import config
     params = config.load(args.params)
     if args.step == "check":
-        from . import check
+        from scalelab import check
         check.run(params, args.params)
     elif args.step == "prepare":
-        from . import prepare
+        from scalelab.steps import prepare
         prepare.run(params, args.heldout_dir, args.info)
     elif args.step == "shard":
-        from . import shard
+        from scalelab.steps import shard
         shard.run(params, args.info, args.k, args.out_dir)
     elif args.step == "train":
-        from . import train
+        from scalelab.steps import train
         if args.family not in params["models"]:
             raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
                                 f"use one of {', '.join(params['models'])}")
@@ -213,19 +213,19 @@ def dispatch(args: argparse.Namespace) -> None:
             train.run(params, args.heldout_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
                       args.seed, args.out_dir, args.store)
     elif args.step == "select":
-        from . import select
+        from scalelab.steps import select
         select.run(params, args.trials_dir, args.out_dir)
     elif args.step == "audit":
-        from . import audit
+        from scalelab.steps import audit
         audit.run(params, args.best, args.heldout_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs, args.store)
     elif args.step == "fit":
-        from . import fit_step
+        from scalelab.steps import fit as fit_step
         fit_step.run(params, args.best, args.trials, args.info, args.out, args.samples, args.audit)
     elif args.step == "figures":
-        from . import figures
+        from scalelab.steps import figures
         figures.run(params, args.tables_dir, args.fit, args.samples, args.out_dir)
     elif args.step == "predict":
-        from . import predict
+        from scalelab.steps import predict
         predict.run(params, args.fit, args.samples, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost,
                     args.ledger)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from . import registry
-from .study import family_module
-from .errors import ScalelabError
+from scalelab import registry
+from scalelab.errors import ScalelabError
+from scalelab.study import family_module
 
 # Package data, so a plain (non-editable) `pip install` validates params.yaml too.
 SCHEMA_PATH = Path(__file__).resolve().with_name("params.schema.yaml")
@@ -141,7 +141,7 @@ def _check_pool_can_hold(params: dict, source: str) -> None:
     pool = available - data["val_size"] - data["test_size"]
     base, k = params["shards"]["base"], max(params["shards"]["exponents"])
     if base**k > pool:
-        from .shard import largest_exponent
+        from scalelab.steps.shard import largest_exponent
 
         fits = largest_exponent(base, pool)
         fix = f"drop exponents above {fits}" if fits is not None else "lower data.val_size and data.test_size"

@@ -20,9 +20,9 @@ from __future__ import annotations
 import io as _io
 from pathlib import Path
 
-from . import config, io, study
-from .errors import ScalelabError
-from .plan import EXTRA_SEEDS
+from scalelab import config, io, study
+from scalelab.decisions.plan import EXTRA_SEEDS
+from scalelab.errors import ScalelabError
 
 STEPS = {"shard": "one more shard", "2shards": "two more shards", "seeds": f"{EXTRA_SEEDS} more seeds",
          "wider": "a wider model"}
@@ -147,7 +147,7 @@ def _record_forecasts(fit_json: str, info_json: str, ledger_csv: str) -> int:
     """The current fit's forecasts into the ledger; nothing to record before a first fit."""
     if not (Path(fit_json).exists() and Path(info_json).exists()):
         return 0
-    from . import ledger
+    from scalelab.decisions import ledger
 
     return len(ledger.record(fit_json, info_json, ledger_csv))
 
@@ -166,7 +166,7 @@ def migrate(params_path: str, data_dir: str = "data") -> list[str]:
     of the old layout (config.LEGACY_KEYS) from params.yaml, comments kept, and the old layout's
     data files (pool.OLD_LAYOUT: derived data, remade by the next run). The next run prepares the
     new held-out sets and shards and trains every trial on them."""
-    from .pool import old_layout
+    from scalelab.pool import old_layout
 
     stale = old_layout(data_dir)
     for path in stale:

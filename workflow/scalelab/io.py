@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 
 @contextlib.contextmanager

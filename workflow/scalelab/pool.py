@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
-from .errors import ScalelabError
+from scalelab import io
+from scalelab.errors import ScalelabError
 
 HELDOUT_SETS = ("val", "test")  # what prepare stores: validation (selection, stopping) and test (the curve)
 LAYOUT = 2  # pool.json's layout: 2 = stable splits (held-out sets fixed, shards are prefixes of one pool)

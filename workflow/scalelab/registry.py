@@ -13,7 +13,7 @@ import os
 import sys
 from types import ModuleType
 
-from .errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 BUILTIN = {
     "dataset": {

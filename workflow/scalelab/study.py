@@ -8,6 +8,8 @@ run these functions: editing them reruns those steps, editing a validation messa
 
 from __future__ import annotations
 
+import math
+
 
 def shard_name(k: int) -> str:
     """Shard id used in paths, from its exponent (DVC can iterate exponents, not compute sizes)."""
@@ -72,3 +74,16 @@ def all_trials(params: dict) -> list[dict]:
         for family in families(params)
         for t in trials_for_shard(params, k, family)
     ]
+
+
+def bits(nats):
+    """A loss (a number or a column) in bits: what every *_bits metric is, here and in select's tables."""
+    return nats / math.log(2)
+
+
+def metric_value(metrics: dict, name: str) -> float | None:
+    """A trial's value of fit.metric; *_bits are the losses in bits."""
+    if name.endswith("_bits"):
+        loss = metrics.get(name[:-len("_bits")] + "_loss")
+        return None if loss is None else bits(loss)
+    return metrics.get(name)

@@ -60,7 +60,7 @@ path in params.yaml (data.dataset).
 
 from __future__ import annotations
 
-from ..errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 IGNORE = -100  # a target that is not scored (padding); torch's cross_entropy skips it by default
 

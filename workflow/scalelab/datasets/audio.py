@@ -13,7 +13,7 @@ import wave
 
 import numpy as np
 
-from ..errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 WINDOW_S, HOP_S = 0.025, 0.010
 

@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io as sio
-from ..errors import ScalelabError
+from scalelab import io as sio
+from scalelab.errors import ScalelabError
+
 from . import PoolTooSmall
 
 N_CLASSES = 10

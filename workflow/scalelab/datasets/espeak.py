@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ..errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: samples through the callback, Synth returns when done
 POS_CHARACTER = 1  # espeak_POSITION_TYPE

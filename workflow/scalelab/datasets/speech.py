@@ -70,7 +70,8 @@ import re
 
 import numpy as np
 
-from ..errors import ScalelabError
+from scalelab.errors import ScalelabError
+
 from . import IGNORE, PoolTooSmall, audio
 from .text import HELD_OUT, SPLIT_ORDER, check_whole_number
 from .translation import catalog_files, catalog_pairs

@@ -27,7 +27,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..errors import ScalelabError
+from scalelab.errors import ScalelabError
+
 from . import PoolTooSmall
 
 SPLIT_ORDER = ("val", "test", "pool")  # held-out sets first: a bigger pool never changes them

@@ -57,7 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ScalelabError
+from scalelab.errors import ScalelabError
+
 from . import IGNORE, PoolTooSmall
 from .text import HELD_OUT, SPLIT_ORDER, Dealt, check_whole_number, deal_whole
 

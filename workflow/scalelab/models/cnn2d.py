@@ -40,7 +40,7 @@ def build(width: int, input_shape: tuple[int, ...], n_classes: int) -> nn.Module
     if len(input_shape) == 2:  # [height, width]: one grey channel
         return nn.Sequential(nn.Unflatten(1, (1, input_shape[0])), CNN2d(width, 1, n_classes))
     if len(input_shape) != 3:
-        from ..errors import ScalelabError
+        from scalelab.errors import ScalelabError
         raise ScalelabError(f"models: cnn2d needs images [channels, height, width], the data's input_shape is "
                             f"{list(input_shape)}; pick another family (mlp, cnn1d) for this dataset")
     return CNN2d(width, input_shape[0], n_classes)

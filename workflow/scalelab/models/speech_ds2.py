@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..datasets import IGNORE  # transcript padding
+from scalelab.datasets import IGNORE  # transcript padding
 
 BLANK = 0  # datasets/speech.py reserves id 0
 CHANNELS = 16
@@ -62,7 +62,7 @@ class DeepSpeech2(nn.Module):
 
 def build(width: int, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
     if len(input_shape) != 2:
-        from ..errors import ScalelabError
+        from scalelab.errors import ScalelabError
         raise ScalelabError(f"models: speech_ds2 needs spectrograms [frames, mel bins], the data's input_shape is "
                             f"{list(input_shape)}; use it with data.dataset: speech")
     frames, n_mels = input_shape

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backtest, fit, io, laws
-from .errors import ScalelabError
+from scalelab import io
+from scalelab.curves import backtest, fit, laws
+from scalelab.errors import ScalelabError
 
 
 def read_points(path: str) -> dict[str, np.ndarray]:

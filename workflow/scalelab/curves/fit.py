@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backtest, forecast, laws
-from .errors import ScalelabError
+from scalelab.curves import backtest, forecast, laws
+from scalelab.errors import ScalelabError
 
 CI_LEVEL = 95.0
 NOISE_PRIOR_DOF = 4.0  # seed variances are shrunk towards the pooled one with this weight

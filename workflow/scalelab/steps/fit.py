@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import exponents, fit, io
-from .errors import ScalelabError
+from scalelab import io
+from scalelab.curves import exponents, fit
+from scalelab.errors import ScalelabError
 
 SIZE_COLUMNS = ["alpha_p", "beta_p"]
 # The sizes a growth step would add, as multiples of the largest shard: one more shard and two

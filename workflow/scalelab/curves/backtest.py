@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from . import forecast, laws
-from .errors import ScalelabError
+from scalelab.curves import forecast, laws
+from scalelab.errors import ScalelabError
 
 HOLDOUTS = (1, 2, 3)  # backtest: predict the last 1, 2, 3 points from the rest
 MIN_TRAIN_POINTS = 4  # a backtest split keeps at least this many points to fit on

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 EXP_MAX = 5.0  # |exponent| bound: steeper than m^-5 is not a learning curve
 FLOOR_CEILING = 0.999  # an irreducible floor stays below the smallest observed error

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fit, laws
+from scalelab.curves import fit, laws
 
 SIZES = 2.0 ** np.arange(7, 15)
 BEYOND = (2, 4, 8)  # predict at these multiples of the largest fitted size

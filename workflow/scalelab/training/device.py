@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 WAIT_SECONDS = 1.0  # between attempts to claim a GPU when all are busy
 _held_locks: list = []  # open lock files, kept for the life of the process

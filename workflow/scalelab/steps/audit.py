@@ -29,8 +29,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from . import io, study
-from .errors import ScalelabError
+from scalelab import io, study
+from scalelab.errors import ScalelabError
 
 
 def audit_train_config(train_cfg: dict, factor: float) -> dict:
@@ -53,19 +53,6 @@ def targets(best: list[dict], exponents: list[int]) -> list[dict]:
     for family in dict.fromkeys(r["family"] for r in best):
         rows += sorted((r for r in best if r["family"] == family and int(r["k"]) in exponents), key=lambda r: int(r["k"]))
     return rows
-
-
-def bits(nats):
-    """A loss (a number or a column) in bits: what every *_bits metric is, here and in select's tables."""
-    return nats / math.log(2)
-
-
-def metric_value(metrics: dict, name: str) -> float | None:
-    """A trial's value of fit.metric; *_bits are the losses in bits."""
-    if name.endswith("_bits"):
-        loss = metrics.get(name[:-len("_bits")] + "_loss")
-        return None if loss is None else bits(loss)
-    return metrics.get(name)
 
 
 def compare(before: float, after: float | None, threshold: float) -> dict:
@@ -93,7 +80,7 @@ def read_best(path: str | Path) -> list[dict]:
 def default_jobs(params: dict) -> int:
     """Parallel re-trainings when not told: one per usable core on CPU (each trial keeps one
     thread), one where a GPU will train them (they would share it)."""
-    from . import device
+    from scalelab.training import device
 
     on_gpu = params["train"]["device"] == "cuda" or (params["train"]["device"] == "auto" and device.visible_gpus())
     return 1 if on_gpu else len(os.sched_getaffinity(0))
@@ -102,7 +89,7 @@ def default_jobs(params: dict) -> int:
 def train_all(tasks: list[tuple], jobs: float) -> list[dict]:
     """train.run on each task's arguments, `jobs` at a time in their own processes (spawned: a
     forked torch is unsafe); results in the tasks' order, so the bytes never depend on `jobs`."""
-    from . import train  # torch: imported only when training
+    from scalelab.steps import train  # torch: imported only when training
 
     if jobs <= 1 or len(tasks) <= 1:
         return [train.run(*t) for t in tasks]
@@ -132,7 +119,7 @@ def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_d
     rows = []
     for i, row in enumerate(chosen):
         trials = finished[i * len(seeds):(i + 1) * len(seeds)]
-        values = [v for t in trials if t["status"] == "ok" and (v := metric_value(t, metric)) is not None]
+        values = [v for t in trials if t["status"] == "ok" and (v := study.metric_value(t, metric)) is not None]
         before = float(row[metric])
         after = statistics.median(values) if values else None
         rows.append({"family": row["family"], "shard": row["shard"], "k": int(row["k"]), "size": int(row["size"]),

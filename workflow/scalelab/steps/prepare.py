@@ -21,10 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io, registry
-from .datasets import PoolTooSmall
-from .errors import ScalelabError
-from .pool import HELDOUT_SETS, LAYOUT, checksum, heldout_paths, old_layout, save_arrays
+from scalelab import io, registry
+from scalelab.datasets import PoolTooSmall
+from scalelab.errors import ScalelabError
+from scalelab.pool import (
+    HELDOUT_SETS,
+    LAYOUT,
+    checksum,
+    heldout_paths,
+    old_layout,
+    save_arrays,
+)
 
 POOL_KEYS = ("dataset", "options", "seed", "val_size", "test_size")  # the data keys that decide the pool
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .registry import BUILTIN
+from scalelab.registry import BUILTIN
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -34,19 +34,19 @@ def family_code(module: str) -> list[str]:
 MODEL_CODE = ["models/__init__.py", *dict.fromkeys(f for module in BUILTIN["model"].values() for f in family_code(module))]
 FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
 # The code that draws data: prepare (the held-out sets) and shard (the pool) call the same function.
-DATA_CODE = ["prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
+DATA_CODE = ["steps/prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
              "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
              "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"]
 STEP_CODE = {
     "prepare": DATA_CODE,
-    "shard": ["shard.py", *DATA_CODE],
-    "train": ["train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "select": ["select.py", "audit.py", "study.py", "cost.py", "io.py"],  # audit.bits: the *_bits columns
-    "audit": ["audit.py", "train.py", "stopping.py", "store.py", "study.py", "adam.py", "device.py", "pool.py", "io.py", "progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "fit": ["fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "exponents.py", "io.py"],
-    "figures": ["figures.py", "cost.py", "fit_step.py", "fit.py", "backtest.py", "forecast.py", "laws.py", "io.py"],
-    "predict": ["predict.py", "report.py", "ledger.py", "cost.py", "sizing.py", "plan.py", "audit.py", "study.py", "fit_step.py", "fit.py", "backtest.py",
-                "forecast.py", "laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
+    "shard": ["steps/shard.py", *DATA_CODE],
+    "train": ["steps/train.py", "training/loop.py", "training/stopping.py", "training/store.py", "study.py", "training/adam.py", "training/device.py", "pool.py", "io.py", "training/progress.py", "datasets/__init__.py", *MODEL_CODE],
+    "select": ["steps/select.py", "study.py", "decisions/cost.py", "io.py"],  # audit.bits: the *_bits columns
+    "audit": ["steps/audit.py", "steps/train.py", "training/loop.py", "training/stopping.py", "training/store.py", "study.py", "training/adam.py", "training/device.py", "pool.py", "io.py", "training/progress.py", "datasets/__init__.py", *MODEL_CODE],
+    "fit": ["steps/fit.py", "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "curves/exponents.py", "io.py"],
+    "figures": ["steps/figures.py", "decisions/cost.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "io.py"],
+    "predict": ["steps/predict.py", "steps/report.py", "decisions/ledger.py", "decisions/cost.py", "decisions/sizing.py", "decisions/plan.py", "steps/audit.py", "study.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py",
+                "curves/forecast.py", "curves/laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
 }
 # The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
 FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families", "backtest", "cost")
@@ -101,7 +101,7 @@ def code_files(step: str, params: dict | None = None, root: str | Path = ".", fa
     files = [f"{pkg}/{f}" for f in STEP_CODE[step]]
     if params is None:
         return files
-    from .study import family_module
+    from scalelab.study import family_module
 
     one_family = family is not None and step in FAMILY_STEPS
     if one_family:

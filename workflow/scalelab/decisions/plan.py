@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from . import fit, forecast, io
-from .errors import ScalelabError
+from scalelab import io
+from scalelab.curves import fit, forecast
+from scalelab.errors import ScalelabError
 
 WORLDS = 12  # simulated outcomes per candidate: the expected width is their mean
 EXTRA_SEEDS = 2

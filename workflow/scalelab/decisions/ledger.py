@@ -32,8 +32,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import io
-from .errors import ScalelabError
+from scalelab import io
+from scalelab.errors import ScalelabError
 
 if TYPE_CHECKING:  # `scalelab ledger` runs without pandas (half a second to import)
     import pandas as pd

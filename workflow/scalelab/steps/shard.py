@@ -11,10 +11,11 @@ prepare wrote, so a dataset that breaks the prefix contract is caught before any
 
 from __future__ import annotations
 
-from . import io, prepare
-from .datasets import PoolTooSmall
-from .errors import ScalelabError
-from .pool import checksum, save_arrays, shard_paths
+from scalelab import io
+from scalelab.datasets import PoolTooSmall
+from scalelab.errors import ScalelabError
+from scalelab.pool import checksum, save_arrays, shard_paths
+from scalelab.steps import prepare
 
 
 def examples_in(size: int, info: dict) -> int:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ScalelabError
+from scalelab.errors import ScalelabError
 
 TIMING_COLUMNS = ["family", "k", "size", "width", "lr", "seed", "seconds", "device", "device_name", "threads"]
 COST_POINTS = 4  # the largest shards the cost law is fitted on

@@ -21,7 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cost, fit, fit_step, io, ledger, plan, report, sizing, study
+from scalelab import io, study
+from scalelab.curves import fit
+from scalelab.decisions import cost, ledger, plan, sizing
+from scalelab.steps import fit as fit_step
+from scalelab.steps import report
 
 AUTO_TARGETS = (0.5, 0.25)  # without predict.target_errors: these fractions of the largest shard's error
 PRICES = ("cost_per_hour", "cost_per_example")  # the reader's prices (predict section), both optional

@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from . import fit, laws
-from .errors import ScalelabError
+from scalelab.curves import fit, laws
+from scalelab.errors import ScalelabError
 
 P_VALUE = 0.05
 STABLE = 0.95

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from . import study
+from scalelab import study
 
 
 def step_budget(train_cfg: dict, shard_size: int) -> int:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import cost, io, study
-from .audit import bits
-from .errors import ScalelabError
+from scalelab import io, study
+from scalelab.decisions import cost
+from scalelab.errors import ScalelabError
 
 SCORED_SPLITS = ("train", "val", "test")  # what every trial is scored on: its shard, validation, test
 METRICS = [f"{split}_{kind}" for split in SCORED_SPLITS for kind in ("loss", "error", "bits")]
@@ -79,7 +79,7 @@ def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
         rows.append(checked_metrics(io.read_json(path), path))
     trials = pd.DataFrame(rows)
     for split in SCORED_SPLITS:
-        trials[f"{split}_bits"] = bits(trials[f"{split}_loss"])
+        trials[f"{split}_bits"] = study.bits(trials[f"{split}_loss"])
     # Families in params.yaml's order, then shards: the order every table and figure uses.
     family_order = {family: i for i, family in enumerate(study.families(params))}
     trials = trials.sort_values(["family", "k"], key=lambda c: c.map(family_order) if c.name == "family" else c, kind="mergesort")

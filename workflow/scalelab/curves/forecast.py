@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from . import laws
-from .errors import ScalelabError
+from scalelab.curves import laws
+from scalelab.errors import ScalelabError
 
 ENSEMBLE = ("hestness", "m3", "m4", "plateau", "broken")
 FALLBACK = "power"  # 2 parameters: what a 3-point curve can carry

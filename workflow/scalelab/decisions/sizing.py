@@ -19,7 +19,8 @@ import math
 
 import pandas as pd
 
-from . import cost, registry
+from scalelab import registry
+from scalelab.decisions import cost
 
 MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
 NOISE_SIGMAS = 2.0  # within this many standard errors of the best: the seeds cannot tell them apart
@@ -93,7 +94,7 @@ def params_of(family_name: str, width: int, input_shape: list[int], n_classes: i
     """Parameters of the family's model at `width`, built on the meta device: counted, never allocated."""
     import torch
 
-    from .models import count_params
+    from scalelab.models import count_params
 
     with torch.device("meta"):
         return count_params(registry.load("model", family_name).build(width, tuple(input_shape), n_classes))

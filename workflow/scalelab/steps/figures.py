@@ -11,7 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import cost, fit, fit_step, forecast, io
+from scalelab import io
+from scalelab.curves import fit, forecast
+from scalelab.decisions import cost
+from scalelab.steps import fit as fit_step
 
 REGION_COLORS = {"small-data": "#f2d7d5", "power-law": "#d6eaf8", "irreducible": "#e8e8e8"}
 LABELS = {"test_error": "test error", "test_loss": "test loss (nats)", "val_error": "validation error",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, io, study
+from scalelab import __version__, io, study
 
 TRIAL_FILES = ("history.csv", "model.pt", "run.json", "metrics.json")  # metrics.json last: it marks a finished trial
 CHECKPOINT = ".checkpoint.pt"
@@ -52,9 +52,9 @@ class Store:
 
     @functools.cache
     def code(self, family: str) -> str:
-        """Hash of the training code as the engines list it (steps.py), with `family`'s own model
+        """Hash of the training code as the engines list it (pipeline.py), with `family`'s own model
         module only: editing another family's module leaves this family's finished trials valid."""
-        from .steps import code_files
+        from scalelab.pipeline import code_files
 
         return hashlib.sha256(b"".join(sha256(f).encode() for f in code_files("train", self.params, family=family))).hexdigest()
 
