@@ -1,6 +1,7 @@
-"""The committed results are what today's code makes of the committed trials, and the README quotes
-them. Without this, a change to the fit (or the summary) would leave results/ and the README
-telling an older story: exactly the drift a reader cannot see.
+"""The committed results are what today's code makes of the committed trials, and every number the
+README and docs/ quote is what tools/quote_results.py renders from them now. Without this, a change
+to the fit (or the summary) would leave results/ and the pages telling an older story: exactly the
+drift a reader cannot see. The tests check numbers against files, never the pages' sentences.
 
 The trials themselves are not re-trained (that is the 6-9 minute default study, 20-40 minutes a
 preset): `fit` (and `predict`, for the default) run on the committed tables and audit.
@@ -89,39 +90,8 @@ def test_plan_prints_a_finished_studys_ranking(default_refit):
     assert all(r["step"] in line for r, line in zip(ranked, lines))
 
 
-def test_the_readme_quotes_the_committed_results():
-    fit = json.loads((COMMITTED / "fit.json").read_text())
-    readme = (ROOT / "README.md").read_text()
-    lo, hi = fit["beta_g_ci"]
-    assert f"CNN {fit['beta_g']:.2f} [{lo:.2f}, {hi:.2f}]" in readme  # the paper's table, images row
-    assert f"m^{fit['beta_g']:.2f} from" in readme and f"{lo:.2f} to {hi:.2f}" in readme  # "Measured"
-    c = fit["comparison"]
-    assert f"**{c['verdict']}**" in readme and f"F = {c['f']:.1f}" in readme
-
-
-def test_the_readme_quotes_the_committed_answer_page():
-    """The lines the README's cost, size and next-experiment section quotes are the summary's,
-    and its size answer is predictions.json's."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## What it costs, which model, what to run next")[1].split("\n## ")[0]
-    quoted = [line[4:] for line in section.splitlines() if line.startswith("    ") and not line.startswith("     ")]
-    summary = (COMMITTED / "summary.md").read_text()
-    assert len(quoted) >= 5 and all(line in summary for line in quoted), [q for q in quoted if q not in summary]
-    sizes = json.loads((COMMITTED / "predictions.json").read_text())["model_size"]
-    trend = sizes["trend"]
-    assert f"train width {trend['width']} ({trend['params']:,} parameters)" in section
-    power_law = [r for r in sizes["per_shard"] if r["size"] in trend["sizes"]]
-    within = sum(r["smallest_width"] == trend["width"] for r in power_law)
-    assert f"width {trend['width']} is within the seed noise at {within} of the {len(power_law)}" in section
-    plan = json.loads((COMMITTED / "cost.json").read_text())["plan"]
-    assert f"spans a factor {plan['headline']['width_factor']:.0f} today" in section
-    first, seeds = plan["rows"][0], next(r for r in plan["rows"] if r["step"].endswith("more seeds"))
-    assert first["step"] == "one more shard" and f"to about a factor {first['width_factor']:.0f}" in section
-    assert f"bring it to about {seeds['width_factor']:.0f}" in section.replace("\n", " ")
-
-
 @pytest.mark.parametrize("name", KEPT_PRESETS)
-def test_a_kept_preset_run_refits_to_its_committed_numbers_and_the_readme_quotes_them(name, tmp_path):
+def test_a_kept_preset_run_refits_to_its_committed_numbers(name, tmp_path):
     kept = ROOT / "docs" / "presets" / name
     shutil.copy(ROOT / "presets" / f"{name}.yaml", tmp_path / "params.yaml")
     (tmp_path / "results" / "tables").mkdir(parents=True)
@@ -131,24 +101,16 @@ def test_a_kept_preset_run_refits_to_its_committed_numbers_and_the_readme_quotes
     run_steps(tmp_path, FIT_ARGS)
     then = json.loads((kept / "fit.json").read_text())
     assert_same_fit(json.loads((tmp_path / "results/fit.json").read_text()), then, f"docs/presets/{name}/fit.json")
-    readme = (ROOT / "README.md").read_text()
-    row = next(line for line in readme.splitlines() if f"`{name}.yaml`" in line and "[" in line)  # the paper's table
-    for family, r in then["families"].items():
-        quoted = f"{r['beta_g']:.3f} [{r['beta_g_ci'][0]:.3f}, {r['beta_g_ci'][1]:.3f}]"
-        assert quoted in row, f"README's {name} row should quote {family}'s {quoted}"
 
 
-def test_the_readmes_forecast_check_is_the_ledgers():
-    """The README's table of checked forecasts is the one the grown study's own summary rendered
-    from its ledger (docs/presets/default_4x), row for row: a hand-edited or stale number fails."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("**The forecasts checked on their own pool.**")[1].split("\n\n- ")[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| family")]
+def test_the_kept_summary_checks_every_measured_forecast_of_its_ledger():
+    """Catches a kept run whose summary and ledger are from different runs: the grown study's
+    summary (docs/presets/default_4x, quoted by docs/forecast.md) has one checked row per forecast
+    its ledger recorded, but the 2 at 2^17, which no shard of it measured."""
     kept = ROOT / "docs" / "presets" / "default_4x"
-    summary = (kept / "summary.md").read_text()
-    table = summary.split("## Forecasts checked")[1].split("\n\n**")[0]
-    assert rows and rows == [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| family")]
-    assert len(rows) == sum(1 for _ in open(kept / "ledger.csv")) - 1 - 2  # every recorded forecast but the 2 at 2^17
+    table = (kept / "summary.md").read_text().split("## Forecasts checked")[1].split("\n\n**")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| family")]
+    assert rows and len(rows) == sum(1 for _ in open(kept / "ledger.csv")) - 1 - 2
 
 
 def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
@@ -167,21 +129,41 @@ def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
     assert {k: plt.rcParams[k] for k in figures.STYLE} == {k: before[k] for k in figures.STYLE}
 
 
-def test_the_readmes_words_on_the_checked_forecasts_are_the_ledgers():
-    """Catches the bullets under the README's forecast table drifting from the kept ledger: how
-    many fell inside, the factor by which each beat persistence, and that every miss is negative."""
-    import pandas as pd
+def quote_results():
+    """tools/quote_results.py, imported from the checkout."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("quote_results", ROOT / "tools" / "quote_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    from scalelab.decisions import ledger
 
-    kept = ROOT / "docs" / "presets" / "default_4x"
-    info = json.loads((kept / "pool.json").read_text())
-    checks = ledger.check(ledger.read(kept / "ledger.csv"), pd.read_csv(kept / "best.csv"), info, "test_error")["checked"]
-    section = (ROOT / "README.md").read_text().split("**The forecasts checked on their own pool.**")[1].split("\n## ")[0]
-    inside = sum(r["inside"] for r in checks)
-    assert f"**Inside:** {inside} of {len(checks)}" in section
-    factors = [r["persistence_log_miss"] / r["log_miss"] for r in checks]
-    assert f"by a factor {min(factors):.1f} to {max(factors):.1f} in log error" in section
-    assert all(r["log_miss"] < 0 for r in checks) and "every miss is negative" in section
-    outside = [r for r in checks if not r["inside"]]
-    assert all(f"{100 * (1 - r['measured'] / r['low']):.1f}% below its lower bound" in section for r in outside)
+def test_every_quoted_result_is_what_the_results_files_give_now():
+    """Catches a stale or hand-edited number in the README or docs/: every block between
+    `<!-- NAME:start -->` and `<!-- NAME:end -->` must be what tools/quote_results.py renders from
+    the committed results (results/, docs/presets/) today. Fix: python tools/quote_results.py."""
+    quotes = quote_results()
+    stale = [str(p.relative_to(ROOT)) for p in quotes.quoting_files(ROOT)
+             if quotes.rewrite(p.read_text(), ROOT, p.name) != p.read_text()]
+    assert not stale, f"{stale}: quoted results differ from the results files; run python tools/quote_results.py"
+
+
+def test_every_kind_of_quote_is_on_a_page():
+    """Catches a quote whose markers were deleted: its numbers would stay on the page as plain
+    text that no test compares with the results any more."""
+    quotes = quote_results()
+    pages = "".join(p.read_text() for p in quotes.quoting_files(ROOT))
+    assert [name for name in quotes.BLOCKS if f"<!-- {name}:start -->" not in pages] == []
+
+
+def test_a_changed_result_changes_its_quote(tmp_path):
+    """Catches a renderer that does not read the file it quotes (a constant would pass the check
+    above forever): the answer rendered from an edited fit.json differs from the committed one."""
+    quotes = quote_results()
+    (tmp_path / "results").mkdir()
+    for name in ("fit.json", "metrics.json"):
+        shutil.copy(COMMITTED / name, tmp_path / "results" / name)
+    fit = json.loads((COMMITTED / "fit.json").read_text())
+    fit["local_slope"]["doubling_ratio"] = 0.5
+    (tmp_path / "results/fit.json").write_text(json.dumps(fit))
+    assert "x 0.5 [" in quotes.answer(tmp_path) and quotes.answer(tmp_path) != quotes.answer(ROOT)
