@@ -9,8 +9,8 @@ releases it when the process ends, however it ends, so a killed job never leaves
 
 The claim belongs to a Devices object its caller makes and closes (a train job's TrialGroup; the
 audit, whose re-trainings in one process share one claim): nothing is held module-wide, and
-CUDA_VISIBLE_DEVICES is read, never rewritten. A child process that should see only the claimed
-GPU is started with child_env().
+CUDA_VISIBLE_DEVICES is read, never rewritten (no child process needs it narrowed: the audit's
+spawned re-trainings each claim their own GPU).
 """
 
 from __future__ import annotations
@@ -122,13 +122,6 @@ class Devices:
     def visible(self) -> str | None:
         """CUDA_VISIBLE_DEVICES as a job on the claimed GPU alone would have it (run.json records it)."""
         return self.gpu if self.gpu is not None else self.env.get("CUDA_VISIBLE_DEVICES")
-
-    def child_env(self) -> dict[str, str]:
-        """The environment for a child process that should use the claimed GPU only."""
-        env = dict(self.env)
-        if self.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpu
-        return env
 
 
 def autocast(device: torch.device, precision: str):
