@@ -115,16 +115,24 @@ def test_the_kept_summary_checks_every_measured_forecast_of_its_ledger():
 
 def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
     """Catches a figures step that restyles every later plot of the process (a notebook's, a
-    test's): the paper style applies inside the step only."""
+    test's): the paper style applies inside the step only; and one that switches the process's
+    backend (matplotlib.use("Agg") did: a notebook's plots stopped showing)."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
     from scalelab import config
     from scalelab.steps import figures
 
+    backend = matplotlib.get_backend()
+    plt.switch_backend("pdf")  # a process's own backend, not the Agg the step once switched to
     before = dict(plt.rcParams)
     study = default_refit
-    paths = figures.run(config.load(ROOT / "params.yaml"), str(study / "results/tables"), str(study / "results/fit.json"),
-                        str(study / "results/fit_samples.csv"), str(tmp_path / "figures"))
+    try:
+        paths = figures.run(config.load(ROOT / "params.yaml"), str(study / "results/tables"), str(study / "results/fit.json"),
+                            str(study / "results/fit_samples.csv"), str(tmp_path / "figures"))
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        plt.switch_backend(backend)
     assert len(paths) == 2 * 6 and plt.rcParams["font.size"] == before["font.size"] != figures.STYLE["font.size"]
     assert {k: plt.rcParams[k] for k in figures.STYLE} == {k: before[k] for k in figures.STYLE}
 

@@ -1,5 +1,6 @@
 """Each job uses only the GPU it claimed; precision and device mistakes are one-line errors."""
 
+import os
 import threading
 import time
 
@@ -12,25 +13,45 @@ from scalelab.errors import ScalelabError
 cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only paths")
 
 
-@pytest.fixture(autouse=True)
-def no_held_locks():
-    yield
-    device.release_gpus()
-
-
 def test_jobs_claim_different_gpus_and_wait_when_all_are_taken(tmp_path):
-    assert device.claim_gpu(["0", "1"], tmp_path) == "0"
-    assert device.claim_gpu(["0", "1"], tmp_path) == "1"  # a second job gets the other GPU
-    first_lock = device._held_locks[0]
+    first, second, third = (device.Devices(locks=tmp_path, wait=0.05) for _ in range(3))
+    assert first.claim(["0", "1"]) == "0"
+    assert second.claim(["0", "1"]) == "1"  # a second job gets the other GPU
     got = []
-    third = threading.Thread(target=lambda: got.append(device.claim_gpu(["0", "1"], tmp_path, wait=0.05)), daemon=True)
-    third.start()
+    waiting = threading.Thread(target=lambda: got.append(third.claim(["0", "1"])), daemon=True)
+    waiting.start()
     time.sleep(0.3)
-    assert third.is_alive() and not got  # all GPUs busy: it waits rather than share one
-    device._held_locks.remove(first_lock)
-    first_lock.close()  # the first job ends; the kernel drops its lock
-    third.join(timeout=5)
+    assert waiting.is_alive() and not got  # all GPUs busy: it waits rather than share one
+    first.close()  # the first job ends; its lock goes with it
+    waiting.join(timeout=5)
     assert got == ["0"]
+    second.close(), third.close()
+
+
+def test_one_owner_picking_twice_keeps_its_claim(tmp_path, monkeypatch):
+    """The bug: the audit re-trains in one process, and each run claimed a GPU anew; with one GPU
+    visible the second claim waited for ever on the first run's lock."""
+    gpus = device.Devices(locks=tmp_path, wait=0.05)
+    gpus.claim(["0"])
+    monkeypatch.setattr(gpus, "claim", lambda _: pytest.fail("claimed a second GPU lock"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpus, "env", {"CUDA_VISIBLE_DEVICES": "0"})
+    assert gpus.pick("auto", "fp32") == torch.device("cuda", 0)
+    gpus.close()
+
+
+def test_the_claimed_gpu_is_addressed_by_its_place_not_by_rewriting_the_environment(tmp_path, monkeypatch):
+    """The bug: the claim narrowed os.environ's CUDA_VISIBLE_DEVICES behind the caller's back."""
+    env = {"CUDA_VISIBLE_DEVICES": "2,3"}
+    before = dict(os.environ)
+    taken = device.Devices(env, locks=tmp_path)
+    taken.claim(["2"])  # another job holds GPU 2
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with device.Devices(env, locks=tmp_path) as gpus:
+        assert gpus.pick("auto", "fp32") == torch.device("cuda", 1)  # GPU 3 is the second visible one
+        assert gpus.visible() == "3"  # what run.json records
+    assert gpus.gpu is None and dict(os.environ) == before and env == {"CUDA_VISIBLE_DEVICES": "2,3"}
+    taken.close()
 
 
 def test_locks_are_per_slurm_job(monkeypatch):
@@ -38,6 +59,7 @@ def test_locks_are_per_slurm_job(monkeypatch):
     local = device.lock_dir()
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     assert device.lock_dir() != local and device.lock_dir().name.endswith("slurm42")
+    assert device.Devices().locks == device.lock_dir()
 
 
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
@@ -51,8 +73,9 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 def test_auto_uses_cpu_when_torch_cannot_use_the_granted_gpu(monkeypatch):
     """A GPU granted (as SLURM's fake GPU in the cluster test) but no CUDA in torch: CPU."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    assert device.pick("auto", "fp32").type == "cpu"
-    assert not device._held_locks  # the claim is given back
+    gpus = device.Devices()
+    assert gpus.pick("auto", "fp32").type == "cpu"
+    assert gpus.gpu is None and not gpus._held  # the claim is given back
 
 
 @cpu_only
@@ -63,7 +86,7 @@ def test_auto_uses_cpu_when_torch_cannot_use_the_granted_gpu(monkeypatch):
 def test_impossible_device_or_precision_is_one_line(monkeypatch, choice, precision, words):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     with pytest.raises(ScalelabError) as info:
-        device.pick(choice, precision)
+        device.Devices().pick(choice, precision)
     assert "\n" not in str(info.value)
     for word in words:
         assert word in str(info.value)

@@ -162,6 +162,27 @@ def test_truncated_checkpoint_is_discarded_with_a_log_line(study, monkeypatch, c
         assert (out / name).read_bytes() == (clean / name).read_bytes(), name
 
 
+def test_a_trial_leaves_the_callers_random_stream_and_threads_alone(study, monkeypatch):
+    """The bug: a trial seeded torch's global generator (and a resumed one put its saved state
+    there), so the caller's next random numbers depended on which trial ran last; and a trial
+    group left torch at one thread for the rest of the caller's process."""
+    args = run_args(study)
+    torch.manual_seed(123)
+    before, threads = torch.get_rng_state(), torch.get_num_threads()
+    train.run(**args, out_dir=str(study / "rng-plain"))
+    assert torch.equal(torch.get_rng_state(), before)
+    resumed = study / "rng-resumed"
+    preempt_after_third_evaluation(args, resumed, monkeypatch)
+    train.run(**args, out_dir=str(resumed))
+    assert json.loads((resumed / "run.json").read_text())["resumed_from_step"] > 0
+    assert torch.equal(torch.get_rng_state(), before) and torch.get_num_threads() == threads
+    # The trial's own stream is still its seed's, whatever the caller drew before it.
+    torch.rand(7)
+    train.run(**args, out_dir=str(study / "rng-after-draws"))
+    for name in ("metrics.json", "history.csv", "model.pt"):
+        assert (study / "rng-after-draws" / name).read_bytes() == (study / "rng-plain" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_adam_matches_torch_adam(weight_decay):
     torch.manual_seed(0)
@@ -186,7 +207,7 @@ def test_bf16_autocast_path_trains(study, monkeypatch):
     runs for real; here torch's CPU autocast stands in, since pick() refuses bf16 without CUDA."""
     args = run_args(study)
     args["params"]["train"]["precision"] = "bf16"
-    monkeypatch.setattr(train.devices, "pick", lambda *_, **__: torch.device("cpu"))
+    monkeypatch.setattr(train.devices.Devices, "pick", lambda *_, **__: torch.device("cpu"))
     train.run(**args, out_dir=str(study / "bf16"))
     train.run(**run_args(study), out_dir=str(study / "fp32"))
     bf16, fp32 = (json.loads((study / d / "metrics.json").read_text()) for d in ("bf16", "fp32"))

@@ -52,8 +52,9 @@ def _schema_error_message(error, schema: dict, source: str) -> str:
     return f"{source}: {key}: {error.instance!r} is not valid; expected {fix}"
 
 
-def validate(params: Any, source: str = "params.yaml") -> dict:
-    """Check types with the schema, then the rules that span keys. Returns params unchanged."""
+def validate(params: Any, source: str = "params.yaml", root: str | Path | None = None) -> dict:
+    """Check types with the schema, then the rules that span keys. Returns params unchanged.
+    `root`: the study directory its plug-ins live in (default: the working directory)."""
     import jsonschema
 
     schema = yaml.load(SCHEMA_PATH.read_text(), Loader=_Loader)
@@ -65,9 +66,9 @@ def validate(params: Any, source: str = "params.yaml") -> dict:
     if errors:
         raise ScalelabError(_schema_error_message(errors[0], schema, source))
 
-    registry.check("dataset", params["data"]["dataset"])
+    registry.check("dataset", params["data"]["dataset"], root=root)
     for family in params["models"]:
-        registry.check("model", family_module(params, family), key=f"models.{family}")
+        registry.check("model", family_module(params, family), key=f"models.{family}", root=root)
 
     _check_pool_can_hold(params, source)
     train = params["train"]
@@ -149,7 +150,7 @@ def _check_pool_can_hold(params: dict, source: str) -> None:
                             f"'{data['dataset']}' has: {available} in all, {pool} for the pool after validation and test; {fix}")
 
 
-def load(path: str | Path = "params.yaml") -> dict:
+def load(path: str | Path = "params.yaml", root: str | Path | None = None) -> dict:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -161,4 +162,4 @@ def load(path: str | Path = "params.yaml") -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ScalelabError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the indentation or quoting") from None
-    return validate(params, str(path))
+    return validate(params, str(path), root)

@@ -88,11 +88,15 @@ def default_jobs(params: dict) -> int:
 
 def train_all(tasks: list[tuple], jobs: float) -> list[dict]:
     """train.run on each task's arguments, `jobs` at a time in their own processes (spawned: a
-    forked torch is unsafe); results in the tasks' order, so the bytes never depend on `jobs`."""
+    forked torch is unsafe; each claims its own GPU); results in the tasks' order, so the bytes
+    never depend on `jobs`. In this process the runs share one GPU claim, held for the whole audit:
+    the process keeps its CUDA memory on that GPU between runs, so no other job may take it then."""
     from scalelab.steps import train  # torch: imported only when training
+    from scalelab.training.device import Devices
 
     if jobs <= 1 or len(tasks) <= 1:
-        return [train.run(*t) for t in tasks]
+        with Devices(log=lambda text: print(text, file=sys.stderr, flush=True)) as gpus:
+            return [train.run(*t, gpus=gpus) for t in tasks]
     with ProcessPoolExecutor(int(min(jobs, len(tasks))), mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(train.run, *zip(*tasks)))
 

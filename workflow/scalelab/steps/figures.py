@@ -36,13 +36,14 @@ STYLE = {
 }
 
 
-def _pyplot():
-    import matplotlib
+def _figure(*grid: int, figsize: tuple[float, float], **options):
+    """A figure and its axes (Figure.subplots), made without pyplot: it runs headless, on a cluster
+    node as on a laptop, with no backend to choose (matplotlib.use would switch the process's,
+    a notebook's included) and no figure left open in the process."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # the step runs headless, on a cluster node as on a laptop
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **options)
 
 
 def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -261,12 +262,13 @@ def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[P
 
 
 def run(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
-    plt = _pyplot()
-    with plt.rc_context(STYLE):
-        return _draw(plt, params, tables_dir, fit_json, samples_csv, out_dir)
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        return _draw(params, tables_dir, fit_json, samples_csv, out_dir)
 
 
-def _draw(plt, params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
+def _draw(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
     cfg = params["figures"]
     out = Path(out_dir)
     all_trials = pd.read_csv(Path(tables_dir) / "trials.csv")
@@ -280,35 +282,29 @@ def _draw(plt, params: dict, tables_dir: str, fit_json: str, samples_csv: str, o
     w = cfg["width_in"]
     paths = []
 
-    fig, ax = plt.subplots(figsize=(w, w * 0.8))
+    fig, ax = _figure(figsize=(w, w * 0.8))
     learning_curve(ax, trials, best, result, metric, max(extend_to, float(best["size"].max()) * 2))
     paths += _save(fig, out, "learning_curve", cfg["formats"], cfg["dpi"])
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(w, w * 0.7))
+    fig, ax = _figure(figsize=(w, w * 0.7))
     model_size(ax, best, result)
     paths += _save(fig, out, "model_size", cfg["formats"], cfg["dpi"])
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(w, w * 0.7))
+    fig, ax = _figure(figsize=(w, w * 0.7))
     val_loss_vs_params(ax, fig, trials)
     paths += _save(fig, out, "val_loss_vs_params", cfg["formats"], cfg["dpi"])
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(w, w * 0.8))
+    fig, ax = _figure(figsize=(w, w * 0.8))
     families(ax, all_best, fit_json, samples_csv, max(extend_to, float(best["size"].max()) * 2))
     paths += _save(fig, out, "families", cfg["formats"], cfg["dpi"])
-    plt.close(fig)
 
     panels = max(len(result["backtest"]["holdouts"]), 1)
-    fig, axes = plt.subplots(1, panels, figsize=(2 * w, w * 0.7), sharey=True, squeeze=False)
+    fig, axes = _figure(1, panels, figsize=(2 * w, w * 0.7), sharey=True, squeeze=False)
     backtest(axes[0], result)
     paths += _save(fig, out, "backtest", cfg["formats"], cfg["dpi"])
-    plt.close(fig)
 
     timing = pd.read_csv(Path(tables_dir) / "timing.csv")
-    fig, ax = plt.subplots(figsize=(w, w * 0.8))
+    fig, ax = _figure(figsize=(w, w * 0.8))
     cost_curve(ax, best, timing[timing["family"] == primary], result, extend_to)
     paths += _save(fig, out, "cost", cfg["formats"], cfg["dpi"])
-    plt.close(fig)
     return paths

@@ -17,10 +17,15 @@ Outputs in the trial folder:
 A trial trains in the trial store (store.py) and is copied to its own folder when finished: a
 rerun copies what the store holds and trains only the rest, and a preempted run resumes from its
 checkpoint there.
+
+Nothing outlives a call: the GPU claim (device.Devices), the deterministic kernel settings
+(loop.deterministic) and torch's global random state (loop.own_rng, per trial) are the caller's
+again when it returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -37,8 +42,8 @@ from scalelab import __version__, io, registry, study
 from scalelab.models import count_params
 from scalelab.pool import SHARD_INFO, load_heldout, load_shard
 from scalelab.training import device as devices
-from scalelab.training import store
-from scalelab.training.loop import Trial, evaluate, resume, set_determinism, train_loop
+from scalelab.training import loop, store
+from scalelab.training.loop import Trial, evaluate, resume, train_loop
 from scalelab.training.progress import Progress
 from scalelab.training.stopping import continuable, stopping_rule
 
@@ -54,19 +59,35 @@ def load_sets(heldout_dir: str, info: dict, info_path: str, shard_dir: str, devi
 
 class TrialGroup:
     """What the trials of one process share: params, device, data and the store. The data is
-    loaded once, and only if some trial has to train."""
+    loaded once, and only if some trial has to train. Used as a context (`with TrialGroup(...) as
+    group`): the GPU it claimed (unless the caller's `gpus` claimed it) and the kernel settings are
+    given back at its end."""
 
-    def __init__(self, params: dict, heldout_dir: str, info_path: str, shard_dir: str, store_root: str | None):
+    def __init__(self, params: dict, heldout_dir: str, info_path: str, shard_dir: str, store_root: str | None,
+                 gpus: devices.Devices | None = None):
         self.params, self.cfg = params, params["train"]
         self.heldout_dir, self.info_path, self.shard_dir = heldout_dir, info_path, shard_dir
-        self.device = devices.pick(self.cfg["device"], self.cfg["precision"],
-                                   log=lambda text: print(text, file=sys.stderr, flush=True))
-        set_determinism(self.device)
+        self._scope = contextlib.ExitStack()
+        if gpus is None:
+            gpus = self._scope.enter_context(devices.Devices(log=lambda text: print(text, file=sys.stderr, flush=True)))
+        self.gpus = gpus
+        try:
+            self.device = gpus.pick(self.cfg["device"], self.cfg["precision"])
+        except BaseException:
+            self._scope.close()  # a GPU claimed for a precision it lacks goes back at once
+            raise
         self.info = io.read_json(info_path)
         shard_info = Path(shard_dir) / SHARD_INFO
         self.n = io.read_json(shard_info)["examples"]
         self.m = self.n * self.info.get("tokens_per_example", 1)  # the shard's size in the data's unit
         self.store = store.Store(store_root, params, info_path, shard_info, self.device.type, self.m)
+
+    def __enter__(self) -> TrialGroup:
+        self._scope.enter_context(loop.deterministic(self.device))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._scope.close()
 
     @functools.cached_property
     def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -84,20 +105,22 @@ def run_family(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k
     each into out_dir/<trial name>: one job under Snakemake and DVC alike. Each trial seeds
     itself, so it gives the same bytes as when it runs alone. With a store, a trial finished
     before (by a job that was killed, or before a grid edit) is copied from it, not retrained."""
-    group = TrialGroup(params, heldout_dir, info_path, shard_dir, store_root)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [run_trial(group, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
-            for t in study.trials_for_shard(params, k, family)]
+    with TrialGroup(params, heldout_dir, info_path, shard_dir, store_root) as group:
+        return [run_trial(group, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
+                for t in study.trials_for_shard(params, k, family)]
 
 
 def run(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k: int, family: str,
-        width: int, lr: float, seed: int, out_dir: str, store_root: str | None = None, origin: dict | None = None) -> dict:
+        width: int, lr: float, seed: int, out_dir: str, store_root: str | None = None, origin: dict | None = None,
+        gpus: devices.Devices | None = None) -> dict:
     """One trial alone: the same bytes as the same trial inside a group. `origin` (the audit's):
     {"train": the original run's train settings, "store": where it trained}: go on from its last
-    state when this run would repeat it (continuable), else train from the start."""
-    group = TrialGroup(params, heldout_dir, info_path, shard_dir, store_root)
-    return run_trial(group, k, family, width, lr, seed, Path(out_dir), origin)
+    state when this run would repeat it (continuable), else train from the start. `gpus`: the
+    caller's GPU claim, kept across its runs (else this run claims one and gives it back)."""
+    with TrialGroup(params, heldout_dir, info_path, shard_dir, store_root, gpus) as group:
+        return run_trial(group, k, family, width, lr, seed, Path(out_dir), origin)
 
 
 def continue_original(trial: Trial, group: TrialGroup, origin: dict, key: tuple, progress: Progress) -> int:
@@ -117,6 +140,14 @@ def continue_original(trial: Trial, group: TrialGroup, origin: dict, key: tuple,
 
 def run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, seed: int, out: Path,
               origin: dict | None = None) -> dict:
+    """One trial of the group into `out`. It seeds torch's global generators and draws from them
+    (a plug-in's dropout does); the caller's random state is put back after it (loop.own_rng)."""
+    with loop.own_rng(group.device):
+        return _run_trial(group, k, family, width, lr, seed, out, origin)
+
+
+def _run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, seed: int, out: Path,
+               origin: dict | None) -> dict:
     params, cfg, device = group.params, group.cfg, group.device
     module = study.family_module(params, family)
     shard = study.shard_name(k)
@@ -137,7 +168,7 @@ def run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, see
     x_train, y_train = sets["train"]
     n = group.n
 
-    torch.manual_seed(seed)  # initial weights
+    loop.seed(device, seed)  # initial weights
     model = builder.build(width, tuple(group.info["input_shape"]), group.info["n_classes"]).to(device)
     rule = stopping_rule(cfg, n)
     trial = Trial(model, lr, cfg, rule, seed, n)
@@ -198,7 +229,7 @@ def run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, see
         "device": str(device),
         "device_name": devices.describe(device),
         "precision": cfg["precision"],
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cuda_visible_devices": group.gpus.visible(),
         "threads": torch.get_num_threads(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "host": platform.node(),

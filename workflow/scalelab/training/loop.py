@@ -12,6 +12,7 @@ scalelab.steps.train.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -29,19 +30,63 @@ from scalelab.training.stopping import make_schedule
 
 EVAL_TOKENS = 4096  # tokens (examples x positions) per forward pass when evaluating: bounds memory
 CHECKPOINT_SECONDS = 30.0  # wall time between checkpoints; SIGTERM also writes one
+CUBLAS_CONFIG = "CUBLAS_WORKSPACE_CONFIG"
 
 
-def set_determinism(device: torch.device) -> None:
+@contextlib.contextmanager
+def deterministic(device: torch.device):
+    """Deterministic kernels for the trials run inside, and the caller's settings back after them:
+    a process that trains a group of trials, then does other work, gets its threads and flags back."""
     if device.type == "cpu":
         # One thread per job: jobs run side by side, one per core, which beats threads. With
         # one thread the CPU kernels are deterministic already; use_deterministic_algorithms
         # would import torch's compiler stack (2.6 s a job) for nothing.
+        threads = torch.get_num_threads()
         torch.set_num_threads(1)
-    else:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        torch.use_deterministic_algorithms(True)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+        return
+    cudnn = torch.backends.cudnn
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             cudnn.benchmark, cudnn.deterministic, os.environ.get(CUBLAS_CONFIG))
+    # cuBLAS reads its workspace setting from the environment only, when it first runs on the GPU:
+    # set for the trials (unless the caller chose one), restored after them.
+    os.environ.setdefault(CUBLAS_CONFIG, ":4096:8")
+    cudnn.benchmark, cudnn.deterministic = False, True
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.benchmark, cudnn.deterministic = saved[2], saved[3]
+        if saved[4] is None:
+            os.environ.pop(CUBLAS_CONFIG, None)
+
+
+@contextlib.contextmanager
+def own_rng(device: torch.device):
+    """torch's global random state for one trial: the caller's is put back after it, so a trial
+    (which seeds it, and a resumed one restores it) changes neither the caller's random stream nor
+    the next trial's. The trial still draws from the global generators, not a generator of its own:
+    a plug-in family's dropout can only draw from those. On a GPU, that GPU is the current device
+    for the trial, so a plug-in's `.cuda()` lands on the claimed GPU too."""
+    if device.type != "cuda":
+        with torch.random.fork_rng(devices=[]):
+            yield
+        return
+    with torch.cuda.device(device), torch.random.fork_rng(devices=[device.index], device_type="cuda"):
+        yield
+
+
+def seed(device: torch.device, value: int) -> None:
+    """Seed the global generators a trial draws from (the CPU's and its GPU's; torch.manual_seed
+    would seed every GPU's, and own_rng puts back only the trial's own)."""
+    torch.default_generator.manual_seed(value)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(value)
 
 
 def flat(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +166,8 @@ class Trial:
             "best": self.best, "mark": self.mark, "bad_evals": self.bad_evals, "history": self.history,
             "train_loss": (self.train_loss_sum, self.train_loss_n),
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
-            "rng": torch.get_rng_state(),  # a plugin family's dropout draws from torch's global generator
+            # A plug-in family's dropout draws from torch's global generator (own_rng scopes it to the trial).
+            "rng": torch.get_rng_state(),
         }
 
     def load_state_dict(self, s: dict) -> None:
