@@ -3,7 +3,7 @@ them. Without this, a change to the fit (or the summary) would leave results/ an
 telling an older story: exactly the drift a reader cannot see.
 
 The trials themselves are not re-trained (that is the 6-9 minute default study, 20-40 minutes a
-preset): `fit` (and `predict`, for the default) run on the committed tables and audit.
+preset): `fit` (and `predict` and `report`, for the default) run on the committed tables and audit.
 - the default study: results/tables/ and results/audit.json; `prepare` makes data/pool.json;
 - a preset NAME whose run is kept in docs/presets/NAME/ (best.csv, trials.csv, audit.json,
   pool.json and its fit.json), with presets/NAME.yaml as params.
@@ -40,7 +40,7 @@ def run_steps(study: Path, *steps: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def default_refit(tmp_path_factory):
-    """fit and predict rerun from the default study's committed tables, in a scratch folder."""
+    """fit, predict and report rerun from the default study's committed tables, in a scratch folder."""
     study = tmp_path_factory.mktemp("committed")
     shutil.copy(ROOT / "params.yaml", study / "params.yaml")
     shutil.copytree(COMMITTED / "tables", study / "results" / "tables")
@@ -48,8 +48,9 @@ def default_refit(tmp_path_factory):
     shutil.copy(COMMITTED / "ledger.csv", study / "results" / "ledger.csv")  # the forecasts the summary checks
     run_steps(study, ["prepare", "--heldout-dir", "data/heldout", "--info", "data/pool.json"], FIT_ARGS,
               ["predict", "--fit", "results/fit.json", "--tables-dir", "results/tables", "--info", "data/pool.json",
-               "--out", "results/predictions.json", "--summary", "results/summary.md", "--metrics", "results/metrics.json",
-               "--ledger", "results/ledger.csv"])
+               "--out", "results/predictions.json"],
+              ["report", "--fit", "results/fit.json", "--best", "results/tables/best.csv", "--info", "data/pool.json",
+               "--summary", "results/summary.md", "--metrics", "results/metrics.json", "--ledger", "results/ledger.csv"])
     return study
 
 
@@ -90,12 +91,13 @@ def test_plan_prints_a_finished_studys_ranking(default_refit):
 
 
 def test_the_readme_quotes_the_committed_results():
-    fit = json.loads((COMMITTED / "fit.json").read_text())
+    whole = json.loads((COMMITTED / "fit.json").read_text())
+    fit = whole["families"][whole["family"]]  # the primary family, stored once
     readme = (ROOT / "README.md").read_text()
     lo, hi = fit["beta_g_ci"]
     assert f"CNN {fit['beta_g']:.2f} [{lo:.2f}, {hi:.2f}]" in readme  # the paper's table, images row
     assert f"m^{fit['beta_g']:.2f} from" in readme and f"{lo:.2f} to {hi:.2f}" in readme  # "Measured"
-    c = fit["comparison"]
+    c = whole["comparison"]
     assert f"**{c['verdict']}**" in readme and f"F = {c['f']:.1f}" in readme
 
 
@@ -162,7 +164,7 @@ def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
     before = dict(plt.rcParams)
     study = default_refit
     paths = figures.run(config.load(ROOT / "params.yaml"), str(study / "results/tables"), str(study / "results/fit.json"),
-                        str(study / "results/fit_samples.csv"), str(tmp_path / "figures"))
+                        str(study / "results/fit_samples.csv"), str(study / "results/cost.json"), str(tmp_path / "figures"))
     assert len(paths) == 2 * 6 and plt.rcParams["font.size"] == before["font.size"] != figures.STYLE["font.size"]
     assert {k: plt.rcParams[k] for k in figures.STYLE} == {k: before[k] for k in figures.STYLE}
 
