@@ -3,7 +3,7 @@
 #   snakemake --profile slurm          the same DAG on a SLURM cluster (edit slurm/config.yaml)
 #   snakemake --report report.html     a self-contained HTML report of the finished study
 # The DAG: prepare -> shard (one per size) -> train (one per shard, family and trial) -> select -> audit, fit
-#          -> figures, predict. Each step is one `scalelab` command; see workflow/rules/.
+#          -> predict -> figures, report. Each step is one `scalelab` command; see workflow/rules/.
 
 import os
 import sys
@@ -42,6 +42,7 @@ include: "workflow/rules/audit.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/report.smk"
 
 
 # The study's final products: figures, fit, predictions, the summary page and the convergence audit.

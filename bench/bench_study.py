@@ -47,7 +47,8 @@ def run_once(params: Path, cores: int) -> dict:
         if proc.returncode != 0:
             sys.exit(f"snakemake --cores {cores} failed:\n{proc.stderr[-3000:]}")
         n_trials, trained = train_seconds(study)
-        fit = json.loads((study / "results" / "fit.json").read_text())
+        whole = json.loads((study / "results" / "fit.json").read_text())
+        fit = whole["families"][whole["family"]]  # the primary family
     return {"cores": cores, "wall_s": wall, "trials": n_trials, "train_s_sum": trained, "beta_g": fit["beta_g"]}
 
 

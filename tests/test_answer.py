@@ -11,7 +11,7 @@ from conftest import ROOT, cli
 
 from scalelab.decisions import cost, plan, sizing
 from scalelab.curves import fit
-from scalelab.steps import predict, report
+from scalelab.steps import predict, report_sections
 
 SIZES = [2**k for k in range(6, 13)]
 
@@ -149,7 +149,7 @@ def test_targets_the_curve_reaches_say_so_and_chosen_targets_look_ahead():
                                {"input_shape": [40], "n_classes": 10})
     reached, *ahead = pred["for_target_error"]
     assert reached["reached"] and reached["reached_at"] == SIZES[2]
-    assert "reached: measured at 256" in report.summary_row_for_target(reached)
+    assert "reached: measured at 256" in report_sections.summary_row_for_target(reached)
     assert all(not row["reached"] and row["size"] > SIZES[-1] for row in ahead)
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from conftest import cli, copy_project, tiny_params
 
-from scalelab.steps import audit, report, select, train
+from scalelab.steps import audit, report_sections, select, train
 from scalelab import io, study as study_names
 from scalelab.training import stopping
 
@@ -47,14 +47,14 @@ def test_audit_config_scales_patience_and_budget_and_keeps_the_rate_cuts():
 
 def test_markdown_says_under_trained_plainly_only_above_the_threshold():
     bad = audit.summarise([row(k=10, before=0.5, after=0.49), row(k=11, before=0.5, after=0.4)], "test_error", 2, 0.05)
-    lines = report.audit_markdown(bad)
+    lines = report_sections.audit_markdown(bad)
     assert bad["verdict"] == "under-trained"
     assert lines[0].startswith("| family | shard size |") and len([l for l in lines if l.startswith("| cnn1d")]) == 2
     assert "-20.0%" in lines[3] and "under-trained" in lines[3] and "converged" in lines[2]
     assert lines[-1].startswith("Under-trained:") and "cnn1d at 2048 (-20.0%)" in lines[-1] and "1024" not in lines[-1]
     good = audit.summarise([row(before=0.5, after=0.49)], "test_error", 2, 0.05)
-    assert good["verdict"] == "converged" and report.audit_markdown(good)[-1].startswith("Converged:")
-    assert "under-trained" not in "\n".join(report.audit_markdown(good)).lower()
+    assert good["verdict"] == "converged" and report_sections.audit_markdown(good)[-1].startswith("Converged:")
+    assert "under-trained" not in "\n".join(report_sections.audit_markdown(good)).lower()
 
 
 def test_metric_in_bits_comes_from_the_loss():
@@ -108,7 +108,7 @@ def test_patient_rule_passes_the_audit(prepared):
     budget far past it: more patience changes little, and the audit says converged."""
     best, result, out = study_with(prepared, "patient", patience_epochs=8, patience_min_steps=100,
                                  min_steps=400, max_steps=4000, epochs=400)
-    assert result["verdict"] == "converged", report.audit_markdown(result)
+    assert result["verdict"] == "converged", report_sections.audit_markdown(result)
     assert list(best["budget_stopped"]) == [0, 0]
     # The re-trained run repeats the original step for step (same rate cuts) and only goes on longer.
     for trial in ("k10/cnn1d/w16-lr0.01-s0", "k11/cnn1d/w16-lr0.01-s1"):

@@ -4,7 +4,7 @@ to the fit (or the summary) would leave results/ and the pages telling an older 
 drift a reader cannot see. The tests check numbers against files, never the pages' sentences.
 
 The trials themselves are not re-trained (that is the 6-9 minute default study, 20-40 minutes a
-preset): `fit` (and `predict`, for the default) run on the committed tables and audit.
+preset): `fit` (and `predict` and `report`, for the default) run on the committed tables and audit.
 - the default study: results/tables/ and results/audit.json; `prepare` makes data/pool.json;
 - a preset NAME whose run is kept in docs/presets/NAME/ (best.csv, trials.csv, audit.json,
   pool.json and its fit.json), with presets/NAME.yaml as params.
@@ -41,7 +41,7 @@ def run_steps(study: Path, *steps: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def default_refit(tmp_path_factory):
-    """fit and predict rerun from the default study's committed tables, in a scratch folder."""
+    """fit, predict and report rerun from the default study's committed tables, in a scratch folder."""
     study = tmp_path_factory.mktemp("committed")
     shutil.copy(ROOT / "params.yaml", study / "params.yaml")
     shutil.copytree(COMMITTED / "tables", study / "results" / "tables")
@@ -49,8 +49,9 @@ def default_refit(tmp_path_factory):
     shutil.copy(COMMITTED / "ledger.csv", study / "results" / "ledger.csv")  # the forecasts the summary checks
     run_steps(study, ["prepare", "--heldout-dir", "data/heldout", "--info", "data/pool.json"], FIT_ARGS,
               ["predict", "--fit", "results/fit.json", "--tables-dir", "results/tables", "--info", "data/pool.json",
-               "--out", "results/predictions.json", "--summary", "results/summary.md", "--metrics", "results/metrics.json",
-               "--ledger", "results/ledger.csv"])
+               "--out", "results/predictions.json"],
+              ["report", "--fit", "results/fit.json", "--best", "results/tables/best.csv", "--info", "data/pool.json",
+               "--summary", "results/summary.md", "--metrics", "results/metrics.json", "--ledger", "results/ledger.csv"])
     return study
 
 
@@ -129,7 +130,8 @@ def test_figures_leave_matplotlibs_global_style_alone(default_refit, tmp_path):
     study = default_refit
     try:
         paths = figures.run(config.load(ROOT / "params.yaml"), str(study / "results/tables"), str(study / "results/fit.json"),
-                            str(study / "results/fit_samples.csv"), str(tmp_path / "figures"))
+                            str(study / "results/fit_samples.csv"), str(study / "results/cost.json"),
+                            str(tmp_path / "figures"))
         assert matplotlib.get_backend() == "pdf"
     finally:
         plt.switch_backend(backend)

@@ -4,7 +4,7 @@ import it (YAML, comments, a file list) are checked against it here, so they can
 - the built-in families and datasets: registry.BUILTIN (steps.py derives the model files from it;
   dvc.yaml's code deps are checked against steps.py by test_dvc_yaml.py);
 - the law names: laws.LAWS (cli.py reads them);
-- the small-data defaults: fit.SMALL_DATA_TOLERANCE and fit.SMALL_DATA_SLOPE (fit-curve reads them);
+- the small-data defaults: fit.SMALL_DATA_TOLERANCE and fit.SMALL_DATA_SLOPE (fit-curve and plan.py read them);
 - bits from nats: study.bits (select's *_bits columns call it).
 """
 
@@ -105,6 +105,20 @@ def test_small_data_defaults_are_fit_pys():
     schema = SCHEMA["fit"]["properties"]
     assert f"e.g. {fit.SMALL_DATA_TOLERANCE}" in schema["small_data_tolerance"]["description"]
     assert f"e.g. {fit.SMALL_DATA_SLOPE}" in schema["small_data_slope"]["description"]
+
+
+def test_the_plan_takes_the_small_data_defaults_from_fit_py(monkeypatch):
+    """plan.py rebuilds the curve in each simulated world; without the caller's settings (`scalelab
+    plan --curve`) it must cut the small-data region with fit.py's defaults, not a copy of them
+    (it once had 0.15 and 0.5 of its own). Changing fit.py's values must reach it."""
+    from scalelab.decisions import plan
+
+    monkeypatch.setattr(fit, "SMALL_DATA_TOLERANCE", 0.3)
+    monkeypatch.setattr(fit, "SMALL_DATA_SLOPE", 0.25)
+    curve = plan.curve_of([64, 128, 256], [[0.5, 0.52], [0.4, 0.41], [0.3, 0.31]], {"best_guess": 0.9})
+    assert (curve.tolerance, curve.slope_ratio) == (0.3, 0.25), "decisions/plan.py: take the small-data defaults from curves/fit.py"
+    given = plan.curve_of([64, 128, 256], [[0.5], [0.4], [0.3]], {"tolerance": 0.1, "slope_ratio": 0.6})
+    assert (given.tolerance, given.slope_ratio) == (0.1, 0.6)  # the caller's (params.yaml's) win
 
 
 @pytest.mark.parametrize("module", ["steps/select.py", "steps/audit.py", "study.py"])

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import dvc, git, git_commit, git_project, scheduled_jobs, snakemake, tiny_params
 
-from scalelab.steps import report
+from scalelab.steps import report_sections
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ def test_engines_write_the_same_bytes(study, snakemade):
         assert (study / rel).read_bytes() == (snakemade / rel).read_bytes(), rel
     timed = {d: (d / "results/summary.md").read_text().split("\n## ") for d in (study, snakemade)}
     assert [s.split("\n")[0] for s in timed[study]] == [s.split("\n")[0] for s in timed[snakemade]]
-    untimed = {d: [s for s in sections if not s.startswith((report.COST_SECTION, report.PLAN_SECTION))] for d, sections in timed.items()}
+    untimed = {d: [s for s in sections if not s.startswith((report_sections.COST_SECTION, report_sections.PLAN_SECTION))] for d, sections in timed.items()}
     assert untimed[study] == untimed[snakemade] and len(untimed[study]) < len(timed[study])
 
 
@@ -89,12 +89,12 @@ def test_dvc_takes_over_snakemake_outputs_with_commit(snakemade):
     assert ran(dvc(snakemade, "repro").stdout) == set()
 
 
-def test_fit_key_reruns_only_fit_figures_predict_and_metrics_diff_shows_beta_g(study):
-    before = json.loads((study / "results/fit.json").read_text())
+def test_fit_key_reruns_only_fit_figures_predict_report_and_metrics_diff_shows_beta_g(study):
+    before = json.loads((study / "results/fit.json").read_text())["families"]["cnn1d"]
     edit_params(study, "fit", "metric", "test_loss")  # a fit key that moves beta_g
     status = dvc(study, "status", "--json").stdout
-    assert set(json.loads(status)) == {"fit", "audit"}  # what read it (the audit compares fit.metric); figures and predict follow
-    assert ran(dvc(study, "repro").stdout) == {"fit", "audit", "figures", "predict"}
+    assert set(json.loads(status)) == {"fit", "audit"}  # what read it (the audit compares fit.metric); the rest follow
+    assert ran(dvc(study, "repro").stdout) == {"fit", "audit", "figures", "predict", "report"}
     git_commit(study, "fit test_loss")
 
     diff = json.loads(dvc(study, "metrics", "diff", "HEAD~1", "--json").stdout)
@@ -115,9 +115,9 @@ def test_reverted_params_restore_from_run_cache_without_training(study):
     assert len([s for s in retrained if s.startswith("train@")]) == 4 * 2 and "select" in retrained  # shards x families
     git(study, "checkout", "params.yaml")
     out = dvc(study, "repro").stdout
-    # figures and predict keep every output in git (images; summary and metrics), so they have no
-    # run cache and simply run again: seconds, and the same bytes
-    assert ran(out) <= {"figures", "predict"}, out
+    # figures, predict and report keep every output in git (images; predictions, costs, summary and
+    # metrics), so they have no run cache and simply run again: seconds, and the same bytes
+    assert ran(out) <= {"figures", "predict", "report"}, out
     for restored in ("train@8-cnn1d", "train@11-mlp", "select", "audit", "fit"):
         assert f"Stage '{restored}' is cached - skipping run" in out, out
     assert (study / "results/fit.json").read_bytes() == committed
@@ -166,8 +166,8 @@ def test_one_familys_model_code_retrains_only_its_trials(study):
 def test_exp_run_tries_a_variant_without_a_commit(study):
     head = git(study, "rev-parse", "HEAD")
     out = dvc(study, "exp", "run", "-S", "fit.bootstrap=60").stdout
-    assert ran(out) == {"fit", "figures", "predict"}
+    assert ran(out) == {"fit", "figures", "predict", "report"}
     assert git(study, "rev-parse", "HEAD") == head
     assert yaml.safe_load((study / "params.yaml").read_text())["fit"]["bootstrap"] == 60
-    assert json.loads((study / "results/fit.json").read_text())["bootstrap"]["n"] == 60
+    assert json.loads((study / "results/fit.json").read_text())["families"]["cnn1d"]["bootstrap"]["n"] == 60
     assert dvc(study, "exp", "list", "--name-only").stdout.split()  # kept as an experiment, not a commit

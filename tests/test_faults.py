@@ -157,9 +157,9 @@ def test_predicting_a_huge_model_takes_seconds_and_little_memory():
 
 
 def test_a_prediction_beyond_the_grid_says_so():
-    from scalelab.steps import report
+    from scalelab.steps import report_sections
 
     row = {"error": 0.01, "size": 1e9, "size_ci": [1e8, 1e10], "multiplier": 1e5, "params": 1e12,
            "params_ci": [1e11, 1e13], "width": None, "beyond_grid": True}
-    text = report.summary_row_for_target(row)
+    text = report_sections.summary_row_for_target(row)
     assert "beyond the grid: an extrapolation" in text and "> 65,536" in text

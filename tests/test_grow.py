@@ -12,8 +12,8 @@ from conftest import cli, dvc, git_commit, git_project, scheduled_jobs, snakemak
 
 pytestmark = pytest.mark.slow
 
-AGGREGATES = {"select": 1, "audit": 1, "fit": 1, "figures": 1, "predict": 1, "all": 1}
-AGGREGATE_STAGES = {"select", "audit", "fit", "figures", "predict"}
+AGGREGATES = {"select": 1, "audit": 1, "fit": 1, "figures": 1, "predict": 1, "report": 1, "all": 1}
+AGGREGATE_STAGES = {"select", "audit", "fit", "figures", "predict", "report"}
 
 
 def small_params() -> dict:

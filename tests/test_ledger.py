@@ -1,6 +1,6 @@
 """The forecast ledger: fit.json's forecasts at the sizes a growth step adds, recorded once, and
-checked against a later best.csv on the same pool; predict puts the check first on summary.md and
-in metrics.json. Each case has numbers worked out by hand."""
+checked against a later best.csv on the same pool; the report step puts the check first on summary.md
+and in metrics.json. Each case has numbers worked out by hand."""
 
 import json
 import math
@@ -12,7 +12,7 @@ from conftest import ROOT, cli
 
 from scalelab import config, io
 from scalelab.curves import fit
-from scalelab.steps import fit as fit_step, predict, report
+from scalelab.steps import fit as fit_step, predict, report, report_sections
 from scalelab.decisions import ledger
 from scalelab.errors import ScalelabError
 
@@ -114,7 +114,7 @@ def test_no_ledger_means_no_section_and_no_metrics(tmp_path):
     """Catches a page that changes for a study that never recorded a forecast (the committed one)."""
     assert ledger.read(tmp_path / "missing.csv") == []
     checks = ledger.check([], best_with({}), INFO, "test_error")
-    assert report.forecast_check_markdown(checks) == [] and report.forecast_check_markdown(None) == []
+    assert report_sections.forecast_check_markdown(checks) == [] and report_sections.forecast_check_markdown(None) == []
     (tmp_path / "bad.csv").write_text("pool,size\nx,1\n")
     with pytest.raises(ScalelabError, match="bad.csv: columns pool,size"):
         ledger.read(tmp_path / "bad.csv")
@@ -150,8 +150,9 @@ def test_the_ledger_command_records_once(recorded):
 
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory):
-    """The committed default study fitted and recorded, then predicted on a best.csv that has since
-    measured cnn1d at 2x its largest shard: (folder, the summary_markdown arguments predict used)."""
+    """The committed default study fitted and recorded, then predicted and reported on a best.csv
+    that has since measured cnn1d at 2x its largest shard: (folder, the summary_markdown arguments
+    the report used)."""
     d = tmp_path_factory.mktemp("grown")
     params = config.load(ROOT / "params.yaml")
     params["fit"]["bootstrap"] = 100  # the check reads the forecast; its interval's exact bytes do not matter here
@@ -175,12 +176,13 @@ def grown(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report, "summary_markdown", spy)
         predict.run(params, str(d / "fit.json"), str(d / "fit_samples.csv"), str(d / "tables"), str(d / "pool.json"),
-                    str(d / "predictions.json"), str(d / "summary.md"), str(d / "metrics.json"), str(d / "cost.json"),
-                    str(d / "ledger.csv"))
+                    str(d / "predictions.json"), str(d / "cost.json"))
+        report.run(params, str(d / "fit.json"), str(d / "predictions.json"), str(d / "cost.json"), str(d / "tables/best.csv"),
+                   str(d / "pool.json"), str(d / "ledger.csv"), str(d / "summary.md"), str(d / "metrics.json"))
     return d, calls[0]
 
 
-def test_predict_puts_the_check_first_on_the_page(grown):
+def test_the_report_puts_the_check_first_on_the_page(grown):
     """Catches the check buried below the answer, or a page that changes elsewhere when the ledger
     is read: the section follows the title, and without it the page is the one an empty ledger gives."""
     d, (args, kwargs) = grown
@@ -188,7 +190,7 @@ def test_predict_puts_the_check_first_on_the_page(grown):
     lines = page.splitlines()
     assert lines[0].startswith("# scalelab study:") and lines[2] == "## Forecasts checked"
     assert page.index("## Forecasts checked") < page.index("![learning curve]")
-    fit = io.read_json(d / "fit.json")
+    fit = io.read_json(d / "fit.json")["families"]["cnn1d"]
     largest, n = max(fit["from_sizes"]), len(fit["from_sizes"])
     forecast = next(f for f in fit["forecasts"] if f["size"] == 2 * largest)
     row = next(line for line in lines if line.startswith(f"| cnn1d | {n} shards, m = 128 to {largest:,} | {2 * largest:,} (2x) |"))
@@ -200,12 +202,12 @@ def test_predict_puts_the_check_first_on_the_page(grown):
     assert page.replace(section, "") == report.summary_markdown(*args[:8], None)
 
 
-def test_predict_writes_the_check_to_metrics(grown):
+def test_the_report_writes_the_check_to_metrics(grown):
     """Catches a check that `dvc metrics diff` cannot see: scalars keyed by family, size and horizon."""
     d, _ = grown
     check = json.loads((d / "metrics.json").read_text())["forecast_check"]
     assert (check["checked"], check["pending"]) == (1, 3)
-    largest = max(io.read_json(d / "fit.json")["from_sizes"])
+    largest = max(io.read_json(d / "fit.json")["families"]["cnn1d"]["from_sizes"])
     row = check[f"cnn1d_m{2 * largest}_x2"]
     assert set(row) == {"forecast", "low", "high", "measured", "inside", "log_miss", "persistence_log_miss", "interval_score"}
     assert row["measured"] == 0.0125 and row["inside"] == int(row["low"] <= 0.0125 <= row["high"]) == check["inside"]

@@ -19,11 +19,13 @@ OUTPUTS = [
     "results/tables/trials.csv", "results/tables/best.csv", "results/fit.json", "results/fit_samples.csv",
     "results/figures/learning_curve.png", "results/figures/learning_curve.pdf",
     "results/figures/model_size.png", "results/figures/val_loss_vs_params.pdf",
-    "results/predictions.json", "results/summary.md", "logs/train/k6/cnn1d.log",
+    "results/predictions.json", "results/cost.json", "results/summary.md", "results/metrics.json", "logs/train/k6/cnn1d.log",
+    "logs/report.log",
     "results/audit.json", "results/audit/k10/cnn1d", "logs/audit.log",
 ]
 # The audit reads best.csv and re-trains with the train code: whatever changes trials reruns it.
-AGGREGATES = {"select": 1, "audit": 1, "fit": 1, "figures": 1, "predict": 1, "all": 1}
+AGGREGATES = {"select": 1, "audit": 1, "fit": 1, "figures": 1, "predict": 1, "report": 1, "all": 1}
+FROM_FIT = {"fit": 1, "predict": 1, "figures": 1, "report": 1, "all": 1}  # figures draws predict's cost laws
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +66,14 @@ def params_changed(study, section, key, value):
 def test_every_output_is_made(study):
     for rel in OUTPUTS:
         assert (study / rel).exists(), rel
-    fit = json.loads((study / "results/fit.json").read_text())
+    whole = json.loads((study / "results/fit.json").read_text())
+    # Two families, each with its own fit, stored once; the first listed is the primary one.
+    assert whole["family"] == "cnn1d" and list(whole["families"]) == ["cnn1d", "mlp"] and "beta_g" not in whole
+    fit = whole["families"]["cnn1d"]
     for key in ("beta_g", "beta_g_ci", "alpha", "gamma", "beta_p", "r2"):
         assert key in fit
-    assert fit["beta_g"] < 0
-    # Two families, each with its own fit; the first listed is the primary one at the top level.
-    assert fit["family"] == "cnn1d" and list(fit["families"]) == ["cnn1d", "mlp"]
-    assert fit["families"]["cnn1d"]["beta_g"] == fit["beta_g"] != fit["families"]["mlp"]["beta_g"]
-    comparison = fit["comparison"]
+    assert fit["beta_g"] < 0 and fit["beta_g"] != whole["families"]["mlp"]["beta_g"]
+    comparison = whole["comparison"]
     assert set(comparison["families"]) == {"cnn1d", "mlp"}
     # The verdict is the one its own numbers give (exponents.py), and the summary states it.
     measured = ("different" if comparison["p_value"] < P_VALUE else
@@ -94,9 +96,9 @@ def test_second_run_does_nothing(study):
     assert scheduled_jobs(study) == {}
 
 
-def test_fit_key_reruns_fit_figures_predict(study):
+def test_fit_key_reruns_fit_figures_predict_report(study):
     with params_changed(study, "fit", "bootstrap", 60):
-        assert scheduled_jobs(study) == {"fit": 1, "figures": 1, "predict": 1, "all": 1}
+        assert scheduled_jobs(study) == FROM_FIT
     assert scheduled_jobs(study) == {}
 
 
@@ -108,7 +110,7 @@ def test_audit_is_its_own_cached_step(study):
     assert all(r["seeds"] == [0, 1] and r["verdict"] in ("converged", "under-trained") for r in audit["rows"])
     for key, value in (("threshold", 0.1), ("factor", 3)):
         with params_changed(study, "audit", key, value):
-            assert scheduled_jobs(study) == {"audit": 1, "fit": 1, "figures": 1, "predict": 1, "all": 1}
+            assert scheduled_jobs(study) == {"audit": 1, **FROM_FIT}
     with params_changed(study, "fit", "metric", "test_loss"):  # the audit compares fit.metric
         assert scheduled_jobs(study)["audit"] == 1
     assert scheduled_jobs(study) == {}
@@ -119,11 +121,18 @@ def test_figure_key_reruns_only_figures(study):
         assert scheduled_jobs(study) == {"figures": 1, "all": 1}
 
 
-def test_predict_keys_rerun_predict_and_only_the_figure_that_reads_them(study):
+def test_predict_keys_rerun_predict_and_what_reads_its_outputs(study):
+    """figures reads cost.json (the cost laws, fitted once in predict), the report both files."""
     with params_changed(study, "predict", "target_errors", [0.3]):
-        assert scheduled_jobs(study) == {"predict": 1, "all": 1}
-    with params_changed(study, "predict", "data_multipliers", [8]):  # the extrapolation drawn
-        assert scheduled_jobs(study) == {"figures": 1, "predict": 1, "all": 1}
+        assert scheduled_jobs(study) == {"predict": 1, "figures": 1, "report": 1, "all": 1}
+    with params_changed(study, "predict", "data_multipliers", [8]):  # also the extrapolation drawn
+        assert scheduled_jobs(study) == {"predict": 1, "figures": 1, "report": 1, "all": 1}
+
+
+def test_report_code_reruns_only_the_report(study):
+    """Catches predict (or figures) still depending on the page's code, or the report missing its own."""
+    with edited(study / "workflow/scalelab/steps/report_sections.py", '"""The sections', '"""(edited) The sections'):
+        assert scheduled_jobs(study) == {"report": 1, "all": 1}
 
 
 def test_new_shard_size_runs_only_its_jobs_and_the_aggregates(study):
@@ -153,7 +162,7 @@ def test_one_familys_model_code_reruns_only_its_batches_and_the_aggregates(study
 
 def test_fit_code_reruns_from_fit_on(study):
     with edited(study / "workflow/scalelab/curves/fit.py", "CI_LEVEL = 95.0", "CI_LEVEL = 95.0  # edited"):
-        assert scheduled_jobs(study) == {"fit": 1, "figures": 1, "predict": 1, "all": 1}
+        assert scheduled_jobs(study) == FROM_FIT
 
 
 def test_changed_fit_key_really_reruns_and_updates(study):
@@ -168,6 +177,7 @@ def test_changed_fit_key_really_reruns_and_updates(study):
     with params_changed(study, "fit", "bootstrap", 40):
         snakemake(study)
         after = json.loads((study / "results/fit.json").read_text())
+    after, before = after["families"]["cnn1d"], before["families"]["cnn1d"]
     assert after["bootstrap"]["n"] == 40 and before["bootstrap"]["n"] == 50
     assert after["beta_g"] == before["beta_g"]  # the point estimate does not depend on resampling
     assert trial.stat().st_mtime_ns == trial_mtime  # no trial was retrained

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from conftest import copy_project, drawn, snakemake, tiny_params
-from scalelab.steps import train
 from scalelab.training import loop
 from scalelab.datasets import PoolTooSmall, audio, speech
 from scalelab.errors import ScalelabError

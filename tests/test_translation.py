@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import copy_project, snakemake, tiny_params
-from scalelab.steps import prepare, train
+from scalelab.steps import prepare
 from scalelab.training import loop
 from scalelab import registry
 from scalelab.datasets import PoolTooSmall, translation

@@ -6,7 +6,7 @@ from scalelab.pipeline import FIGURES as FIGURE_NAMES, code_files, param_values
 
 # Under a cluster executor only training is submitted: the other steps take seconds, less
 # than they would wait in a GPU queue (and prepare runs once).
-localrules: all, prepare, shard, select, fit, figures, predict
+localrules: all, prepare, shard, select, fit, figures, predict, report
 
 SHARD_SIZES = study.shard_sizes(config)  # {"k7": 128, ...}
 EXPONENTS = sorted(config["shards"]["exponents"])

@@ -1,7 +1,9 @@
 """The `scalelab` command: one subcommand per pipeline step, called by Snakemake and DVC alike.
 
-Every step takes --params (default params.yaml) and its paths on the command line, reads only
-its own sections of the params, and writes its outputs atomically. Bad input ends with one line,
+Every step takes --params (default params.yaml) and its paths on the command line. The file is
+loaded and validated here, once, and each step is handed only its slice: the keys
+pipeline.STEP_PARAMS declares for it, so an undeclared read is a KeyError, not an edit that reruns
+nothing. Steps write their outputs atomically. Bad input ends with one line,
 `scalelab: <what is wrong and how to fix it>`, and exit status 2.
 """
 
@@ -124,24 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("points", help="CSV with columns size,error; several rows per size (seeds) give the noise")
     s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes)")
 
-    s = step("figures", "draw the learning-curve and model-size figures")
+    s = step("figures", "draw the learning-curve, model-size, backtest and cost figures")
     s.add_argument("--tables-dir", default="results/tables")
     s.add_argument("--fit", default="results/fit.json")
     s.add_argument("--samples", default="results/fit_samples.csv", help="the fit's bootstrap rows")
+    s.add_argument("--cost", default="results/cost.json", help="the cost laws predict fitted (the cost figure draws them)")
     s.add_argument("--out-dir", default="results/figures")
 
-    s = step("predict", "predictions and the summary page")
+    s = step("predict", "predictions, their costs and the next experiment")
     s.add_argument("--fit", default="results/fit.json")
     s.add_argument("--samples", default="results/fit_samples.csv", help="the fit's bootstrap rows")
     s.add_argument("--tables-dir", default="results/tables")
     s.add_argument("--info", default="data/pool.json")
     s.add_argument("--out", default="results/predictions.json")
-    s.add_argument("--summary", default="results/summary.md")
-    s.add_argument("--metrics", default="results/metrics.json", help="headline numbers, flat for `dvc metrics diff`")
-    s.add_argument("--cost", default="results/cost.json", help="costs and the next-experiment plan (rest on wall-clock seconds)")
+    s.add_argument("--cost", default="results/cost.json",
+                   help="costs, cost laws and the next-experiment plan (rest on wall-clock seconds)")
+
+    s = step("report", "the summary page and the headline metrics, from what fit and predict wrote")
+    s.add_argument("--fit", default="results/fit.json")
+    s.add_argument("--predictions", default="results/predictions.json")
+    s.add_argument("--cost", default="results/cost.json")
+    s.add_argument("--best", default="results/tables/best.csv")
+    s.add_argument("--info", default="data/pool.json", help="the pool the ledger's forecasts were made on")
     s.add_argument("--ledger", default="results/ledger.csv",
                    help="the forecast ledger (`scalelab ledger`), checked against this run's measurements; read, never "
                         "written; a missing file is an empty ledger (default: %(default)s)")
+    s.add_argument("--summary", default="results/summary.md")
+    s.add_argument("--metrics", default="results/metrics.json", help="headline numbers, flat for `dvc metrics diff`")
 
     s = sub.add_parser("ledger", help="record the current fit's forecasts at the sizes a growth step adds (2x and 4x the "
                        "largest shard) in the forecast ledger, for a later run to check",
@@ -190,44 +201,51 @@ def dispatch(args: argparse.Namespace) -> None:
         return
 
     from scalelab import config
-    params = config.load(args.params)
+    from scalelab.pipeline import params_slice
+
+    params = config.load(args.params)  # loaded and validated once, here; each step gets only its slice
     if args.step == "check":
         from scalelab import check
         check.run(params, args.params)
     elif args.step == "prepare":
         from scalelab.steps import prepare
-        prepare.run(params, args.heldout_dir, args.info)
+        prepare.run(params_slice("prepare", params), args.heldout_dir, args.info)
     elif args.step == "shard":
         from scalelab.steps import shard
-        shard.run(params, args.info, args.k, args.out_dir)
+        shard.run(params_slice("shard", params), args.info, args.k, args.out_dir)
     elif args.step == "train":
         from scalelab.steps import train
         if args.family not in params["models"]:
             raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
                                 f"use one of {', '.join(params['models'])}")
+        mine = params_slice("train", params, args.family)
         if args.all:
-            train.run_family(params, args.heldout_dir, args.info, args.shard, args.k, args.family, args.out_dir, args.store)
+            train.run_family(mine, args.heldout_dir, args.info, args.shard, args.k, args.family, args.out_dir, args.store)
         elif None in (args.width, args.lr, args.seed):
             raise ScalelabError("train: give --width, --lr and --seed for one trial, or --all for every trial of the family")
         else:
-            train.run(params, args.heldout_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
+            train.run(mine, args.heldout_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
                       args.seed, args.out_dir, args.store)
     elif args.step == "select":
         from scalelab.steps import select
-        select.run(params, args.trials_dir, args.out_dir)
+        select.run(params_slice("select", params), args.trials_dir, args.out_dir)
     elif args.step == "audit":
         from scalelab.steps import audit
-        audit.run(params, args.best, args.heldout_dir, args.info, args.shards_dir, args.out_dir, args.out, args.jobs, args.store)
+        audit.run(params_slice("audit", params), args.best, args.heldout_dir, args.info, args.shards_dir, args.out_dir,
+                  args.out, args.jobs, args.store)
     elif args.step == "fit":
         from scalelab.steps import fit as fit_step
-        fit_step.run(params, args.best, args.trials, args.info, args.out, args.samples, args.audit)
+        fit_step.run(params_slice("fit", params), args.best, args.trials, args.info, args.out, args.samples, args.audit)
     elif args.step == "figures":
         from scalelab.steps import figures
-        figures.run(params, args.tables_dir, args.fit, args.samples, args.out_dir)
+        figures.run(params_slice("figures", params), args.tables_dir, args.fit, args.samples, args.cost, args.out_dir)
     elif args.step == "predict":
         from scalelab.steps import predict
-        predict.run(params, args.fit, args.samples, args.tables_dir, args.info, args.out, args.summary, args.metrics, args.cost,
-                    args.ledger)
+        predict.run(params_slice("predict", params), args.fit, args.samples, args.tables_dir, args.info, args.out, args.cost)
+    elif args.step == "report":
+        from scalelab.steps import report
+        report.run(params_slice("report", params), args.fit, args.predictions, args.cost, args.best, args.info,
+                   args.ledger, args.summary, args.metrics)
 
 
 def main(argv: list[str] | None = None) -> int:

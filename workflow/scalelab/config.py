@@ -1,7 +1,8 @@
 """Load params.yaml and check it, so a mistake is one line naming the key and the fix.
 
-Every step loads the whole file through `load()` but reads only its own sections; the schema
-(params.schema.yaml, package data beside this module) holds the types, this module the checks across keys.
+The command line loads the whole file through `load()` once and hands each step only its own
+slice (pipeline.params_slice); the schema (params.schema.yaml, package data beside this module)
+holds the types, this module the checks across keys.
 """
 
 from __future__ import annotations

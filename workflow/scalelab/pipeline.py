@@ -13,6 +13,7 @@ plug-in dataset or model module inside the study directory is added to the steps
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -45,16 +46,19 @@ STEP_CODE = {
     "audit": ["steps/audit.py", "steps/train.py", "training/loop.py", "training/stopping.py", "training/store.py", "study.py", "training/adam.py", "training/device.py", "pool.py", "io.py", "training/progress.py", "datasets/__init__.py", *MODEL_CODE],
     "fit": ["steps/fit.py", "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "curves/exponents.py", "io.py"],
     "figures": ["steps/figures.py", "decisions/cost.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "io.py"],
-    "predict": ["steps/predict.py", "steps/report.py", "decisions/ledger.py", "decisions/cost.py", "decisions/sizing.py", "decisions/plan.py", "steps/audit.py", "study.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py",
+    "predict": ["steps/predict.py", "decisions/cost.py", "decisions/sizing.py", "decisions/plan.py", "steps/audit.py", "study.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py",
                 "curves/forecast.py", "curves/laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
+    "report": ["steps/report.py", "steps/report_sections.py", "decisions/ledger.py", "decisions/sizing.py", "decisions/cost.py", "steps/fit.py",
+               "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "curves/exponents.py", "io.py"],
 }
 # The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
 FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families", "backtest", "cost")
 PLUGIN_STEPS = {"dataset": ("prepare", "shard"), "model": ("train", "audit", "predict")}
 
-# The params.yaml keys each step reads (a section, or section.key). Only these rerun the step. A
-# train job is a batch, one family's trials on one shard, so it also reads models.<family> (which
-# the Snakemake rule and dvc.yaml add for their family; tests/test_dvc_yaml.py knows); trials that
+# The params.yaml keys each step reads (a section, or section.key). Only these rerun the step, and
+# the CLI hands a step only these (params_slice): reading any other key raises KeyError. A train
+# job is a batch, one family's trials on one shard, so it also reads models.<family> (which the
+# Snakemake rule and dvc.yaml add for their family; tests/test_dvc_yaml.py knows); trials that
 # finished before are copied from the store, so a grid edit trains only the new trials.
 STEP_PARAMS = {
     "prepare": ["data"],
@@ -67,10 +71,16 @@ STEP_PARAMS = {
     "fit": ["fit"],
     "figures": ["figures", "predict.data_multipliers"],
     # predict sizes models by the selection metric, and plans with the fit's small-data region and
-    # seed and the study's seeds (grid.seed); the dataset names the summary.
+    # seed and the study's seeds (grid.seed).
     "predict": ["predict", "models", "select.metric", "grid.seed", "fit.small_data_tolerance", "fit.small_data_slope",
-                "fit.seed", "data.dataset"],
+                "fit.seed"],
+    "report": ["data.dataset"],  # the page's title; every number comes from the files predict and fit wrote
 }
+# Keys a step reads that change none of its outputs: in its slice, but not among the keys that
+# rerun it. train: store.Store.keeps_final, whether a trial on one of the `audit.shards` largest
+# shards keeps its last state in the store for the audit to go on from. No trial's bytes depend on
+# it, and declaring the shard list would retrain every trial when a shard size is added.
+NO_OUTPUT_READS = {"train": ["audit.shards", "shards.exponents"]}
 
 
 def param_values(step: str, params: dict) -> dict:
@@ -82,6 +92,50 @@ def param_values(step: str, params: dict) -> dict:
             value = value[part]
         values[key.replace(".", "_")] = value
     return values
+
+
+class Slice(dict):
+    """A mapping that holds only what a step declares: a key of params.yaml it does not declare
+    raises KeyError on [], get() and `in` alike (a get() that quietly gave its default would hide
+    the read); keys params.yaml does not have at all behave as in a dict."""
+
+    def __init__(self, visible: dict, hidden: set[str], where: str, step: str):
+        super().__init__(visible)
+        self._hidden, self._where, self._step = hidden, where, step
+
+    def _check(self, key) -> None:
+        if key in self._hidden:
+            raise KeyError(f"step {self._step} reads params {self._where}{key}, which pipeline.STEP_PARAMS[{self._step!r}] "
+                           "does not declare: declare it (and in dvc.yaml's params) or stop reading it")
+
+    def __getitem__(self, key):
+        self._check(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._check(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self._check(key)
+        return super().__contains__(key)
+
+
+def params_slice(step: str, params: dict, family: str | None = None) -> Slice:
+    """The part of params `step` reads: STEP_PARAMS[step] and NO_OUTPUT_READS[step], and for a
+    train job its family's grid (models.<family>); a copy, nested like params.yaml."""
+    keys = {*STEP_PARAMS[step], *NO_OUTPUT_READS.get(step, ()), *([f"models.{family}"] if family else [])}
+    top, hidden = {}, set()
+    for section, value in params.items():
+        wanted = {k.split(".", 1)[1] for k in keys if k.startswith(f"{section}.")}
+        if section in keys:
+            top[section] = copy.deepcopy(value)
+        elif wanted:
+            top[section] = Slice({k: copy.deepcopy(v) for k, v in value.items() if k in wanted}, set(value) - wanted,
+                                 f"{section}.", step)
+        else:
+            hidden.add(section)
+    return Slice(top, hidden, "", step)
 
 
 def _plugin_file(name: str, root: Path) -> str | None:

@@ -97,6 +97,12 @@ class CostLaw(LogLine):
         return {"exponent": self.b, "exponent_ci": self.exponent_ci(), "log_a": self.log_a, "fitted_on": self.sizes}
 
 
+def hours_at(law: dict, m: float) -> float:
+    """A cost law's point at size m from its dict (CostLaw.to_dict, as cost.json stores it): the
+    point CostLaw.predict gives, the same bytes, for a reader that has only the file."""
+    return math.exp(law["log_a"] + law["exponent"] * math.log(m))
+
+
 def cost_laws(shards: pd.DataFrame) -> dict:
     """The best run's and the whole shard's cost law (None where too few shards were timed)."""
     laws = {}

@@ -34,10 +34,13 @@ DEFAULT_MULTIPLIER = 4.0  # the headline's horizon when predict.data_multipliers
 
 
 def curve_of(sizes, groups: list[np.ndarray], settings: dict) -> fit.Curve:
-    """The curve of each size's seeds (their median, and its noise)."""
+    """The curve of each size's seeds (their median, and its noise). Its small-data region is
+    found as the fit found it: the caller's settings (params.yaml's fit.small_data_tolerance and
+    fit.small_data_slope), else fit.py's defaults, which fit-curve uses."""
     noise = fit.seed_noise(groups)
     return fit.Curve(np.asarray(sizes, float), np.array([np.median(g) for g in groups]), noise["sigma"],
-                     settings.get("best_guess"), settings.get("tolerance", 0.15), settings.get("slope_ratio", 0.5))
+                     settings.get("best_guess"), settings.get("tolerance", fit.SMALL_DATA_TOLERANCE),
+                     settings.get("slope_ratio", fit.SMALL_DATA_SLOPE))
 
 
 def log_width(ahead: forecast.Forecast, m: float) -> float:
@@ -116,7 +119,7 @@ def rank(result: dict, settings: dict, multiplier: float, costs: dict, unit: str
     points = result["points"]
     n_seeds = int(np.median([len(p["seeds"]) for p in points]))
     sizes, groups = [float(p["size"]) for p in points], [np.asarray(p["seeds"], float) for p in points]
-    ahead = forecast.build(curve_of(sizes, groups, settings))
+    ahead = forecast.Forecast.from_result(result)  # the fit's own forecast of these points; each world rebuilds its own
     horizon = multiplier * ahead.m_last
     now = log_width(ahead, horizon)
     spread = per_seed_sd(result, ahead)

@@ -170,12 +170,11 @@ def val_loss_vs_params(ax, fig, trials: pd.DataFrame):
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="shard size m", pad=0.02)
 
 
-def families(ax, best: pd.DataFrame, fit_json: str, samples_csv: str, extend_to: float):
+def families(ax, best: pd.DataFrame, whole: dict, extend_to: float):
     """Every family's best model per shard and fitted law on shared log-log axes: within one
     problem the paper finds parallel lines (one beta_g), offset by their intercepts."""
-    whole = io.read_json(fit_json)
     for i, family in enumerate(whole["families"]):
-        result = fit_step.load(fit_json, samples_csv, family)
+        result = fit_step.family_fit(whole, family)  # the law and the forecast: no bootstrap rows needed
         rows = best[best["family"] == family].sort_values("size")
         color = f"C{i}"
         ax.plot(rows["size"], rows[result["metric"]], "o", color=color, ms=3, zorder=3)
@@ -186,7 +185,7 @@ def families(ax, best: pd.DataFrame, fit_json: str, samples_csv: str, extend_to:
         ax.plot(m_fit, law.error(m_fit), color=color, zorder=2, label=_headline(f"{family}: ", result))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    xlabel, ylabel = axis_labels(whole)
+    xlabel, ylabel = axis_labels(fit_step.family_fit(whole))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     _plain_y_ticks(ax)
@@ -223,19 +222,20 @@ def backtest(axes, result: dict):
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)  # outside: the panels are full
 
 
-def cost_curve(ax, best: pd.DataFrame, timing: pd.DataFrame, result: dict, extend_to: float):
+def cost_curve(ax, best: pd.DataFrame, costs: dict, result: dict, extend_to: float):
     """Error against the training cost of the best model per shard, measured, and the forecast
-    carried along the cost law (its band the forecast's; the cost's own interval is in the summary)."""
-    shards = cost.per_shard(timing, best)
+    carried along the cost law (its band the forecast's; the cost's own interval is in the summary).
+    The hours per shard and the law are predict's (cost.json): fitted once, there."""
     metric = result["metric"]
-    ax.plot(shards["best"], best.sort_values("size")[metric], "o-", color="black", ms=3, label="measured (best per shard)")
-    laws = cost.cost_laws(shards)
-    if laws["best"] is not None:
+    measured = [row["best"] for row in costs["per_shard"]]  # smallest first, as best is sorted; null (untimed): a gap
+    ax.plot(measured, best.sort_values("size")[metric], "o-", color="black", ms=3, label="measured (best per shard)")
+    law = costs["laws"]["best"]
+    if law is not None:
         ahead = forecast.Forecast.from_result(result)
         m_last = float(best["size"].max())
         trusted = min(extend_to, forecast.TRUSTED_HORIZON * m_last)
         sizes = np.geomspace(m_last, max(extend_to, 2 * m_last), 60)
-        hours = np.array([laws["best"].predict(m)[0] for m in sizes])
+        hours = np.array([cost.hours_at(law, m) for m in sizes])
         point, lo, hi = ahead.predict(sizes)
         near = sizes <= trusted * (1 + 1e-9)
         ax.fill_between(hours[near], lo[near], hi[near], color="C1", alpha=0.2, lw=0, label="95% band")
@@ -243,7 +243,7 @@ def cost_curve(ax, best: pd.DataFrame, timing: pd.DataFrame, result: dict, exten
         ax.plot(hours[~near], point[~near], ":", color="C1", alpha=0.6, label="beyond: not benchmarked")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(f"training cost of the best model ({cost.unit(timing)})")
+    ax.set_xlabel(f"training cost of the best model ({costs['unit']})")
     ax.set_ylabel(axis_labels(result)[1])
     _plain_y_ticks(ax)
     ax.legend(loc="lower left", frameon=False)
@@ -261,20 +261,21 @@ def _save(fig, out_dir: Path, name: str, formats: list[str], dpi: int) -> list[P
     return paths
 
 
-def run(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
+def run(params: dict, tables_dir: str, fit_json: str, samples_csv: str, cost_json: str, out_dir: str) -> list[Path]:
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
-        return _draw(params, tables_dir, fit_json, samples_csv, out_dir)
+        return _draw(params, tables_dir, fit_json, samples_csv, cost_json, out_dir)
 
 
-def _draw(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_dir: str) -> list[Path]:
+def _draw(params: dict, tables_dir: str, fit_json: str, samples_csv: str, cost_json: str, out_dir: str) -> list[Path]:
     cfg = params["figures"]
     out = Path(out_dir)
     all_trials = pd.read_csv(Path(tables_dir) / "trials.csv")
     all_best = pd.read_csv(Path(tables_dir) / "best.csv")
-    primary = io.read_json(fit_json)["family"]
-    result = fit_step.load(fit_json, samples_csv, primary)
+    whole = io.read_json(fit_json)  # read once: every family's fit
+    result = fit_step.with_samples(whole, pd.read_csv(samples_csv))
+    primary = result["family"]
     trials = all_trials[all_trials["family"] == primary]
     best = all_best[all_best["family"] == primary].sort_values("size")
     metric = result["metric"]
@@ -295,7 +296,7 @@ def _draw(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_di
     paths += _save(fig, out, "val_loss_vs_params", cfg["formats"], cfg["dpi"])
 
     fig, ax = _figure(figsize=(w, w * 0.8))
-    families(ax, all_best, fit_json, samples_csv, max(extend_to, float(best["size"].max()) * 2))
+    families(ax, all_best, whole, max(extend_to, float(best["size"].max()) * 2))
     paths += _save(fig, out, "families", cfg["formats"], cfg["dpi"])
 
     panels = max(len(result["backtest"]["holdouts"]), 1)
@@ -303,8 +304,7 @@ def _draw(params: dict, tables_dir: str, fit_json: str, samples_csv: str, out_di
     backtest(axes[0], result)
     paths += _save(fig, out, "backtest", cfg["formats"], cfg["dpi"])
 
-    timing = pd.read_csv(Path(tables_dir) / "timing.csv")
     fig, ax = _figure(figsize=(w, w * 0.8))
-    cost_curve(ax, best, timing[timing["family"] == primary], result, extend_to)
+    cost_curve(ax, best, io.read_json(cost_json), result, extend_to)
     paths += _save(fig, out, "cost", cfg["formats"], cfg["dpi"])
     return paths

@@ -3,17 +3,17 @@ and whether the families share one learning-curve exponent (the paper's claim wi
 
 Reads results/tables/best.csv (the curve) and trials.csv (the seeds behind each point); writes results/fit.json (the numbers, DVC metrics) and
 results/fit_samples.csv (--samples: the bootstrap rows that figures and predict draw intervals from).
-fit.json holds the first family of params.yaml (the study's primary one) at the top level, every
-family under `families`, and the comparison of their exponents under `comparison`. Each family
-also carries `forecasts`, its error at the sizes the next growth step adds (2x and 4x its largest
-shard) with their 95% intervals, and `from_sizes`, the shards they rest on: what `scalelab ledger`
-records, so that a later run that measures those sizes can check them (ledger.py).
+fit.json names the first family of params.yaml (the study's primary one) as `family`, holds each
+family's fit once under `families` (`family_fit` reads one), and the comparison of their exponents
+under `comparison`. Each family also carries `forecasts`, its error at the sizes the next growth
+step adds (2x and 4x its largest shard) with their 95% intervals, and `from_sizes`, the shards
+they rest on: what `scalelab ledger` records, so that a later run that measures those sizes can
+check them (ledger.py).
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,7 +133,6 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
     except ScalelabError as exc:
         comparison = {"verdict": "undecided", "verdict_text": f"no test: {exc}", "families": list(families)}
     result = {"family": primary, "unit": info.get("unit", "examples"), "loss_per": info.get("loss_per", "example"),
-              **families[primary],
               "families": families, "comparison": comparison,
               # Does the curve measure the data or the stopping rule? (step audit)
               "convergence": io.read_json(audit_path) if audit_path else None}
@@ -141,15 +140,20 @@ def run(params: dict, best_csv: str, trials_csv: str, info_path: str, out: str, 
     return result
 
 
-def load(fit_json: str | Path, samples_csv: str | Path, family: str | None = None) -> dict:
-    """One family's fit (the primary one by default) with its bootstrap samples (`run`'s
-    samples_out), joined the way the fit functions expect."""
-    whole = io.read_json(fit_json)
+def family_fit(whole: dict, family: str | None = None) -> dict:
+    """One family's fit from fit.json's dict (the primary one by default), with the study's unit:
+    what the curve functions read. A fit.json written before the primary family was stored once
+    (it was also at the top level) reads the same."""
     family = family or whole["family"]
-    result = {"unit": whole["unit"], "loss_per": whole.get("loss_per", "example"), **whole["families"][family]}
-    samples = pd.read_csv(samples_csv)
-    samples = samples[samples["family"] == family]
-    theta = [c for c in samples.columns if c.startswith(THETA_PREFIX)]  # in order, as many as the widest law drawn
-    result["samples"] = fit.Draws(samples["law"].to_numpy(dtype=object), samples[theta].to_numpy(float))
-    result["size_samples"] = samples[SIZE_COLUMNS].to_numpy()
+    return {"unit": whole["unit"], "loss_per": whole.get("loss_per", "example"), **whole["families"][family], "family": family}
+
+
+def with_samples(whole: dict, samples: pd.DataFrame, family: str | None = None) -> dict:
+    """One family's fit (`family_fit`) with its bootstrap rows (the frame of `run`'s samples_out),
+    joined the way the fit functions expect."""
+    result = family_fit(whole, family)
+    mine = samples[samples["family"] == result["family"]]
+    theta = [c for c in mine.columns if c.startswith(THETA_PREFIX)]  # in order, as many as the widest law drawn
+    result["samples"] = fit.Draws(mine["law"].to_numpy(dtype=object), mine[theta].to_numpy(float))
+    result["size_samples"] = mine[SIZE_COLUMNS].to_numpy()
     return result

@@ -5,27 +5,23 @@ error (half and a quarter of the largest shard's error unless params.yaml names 
 model size to train there (sizing.py), the training cost of each (cost.py, from the trials'
 measured seconds), and the next experiment (plan.py). Every number carries a 95% interval:
 predictions the forecast's (calibrated on real curves by the curve's own backtest, forecast.py),
-the law's parameters the bootstrap's, costs the cost law's. Writes results/predictions.json,
-results/cost.json (everything that rests on wall-clock seconds, so the rest stays the same
-bytes between two runs), results/summary.md (report.py) and results/metrics.json, the headline
-numbers with no lists in them: `dvc metrics diff` shows scalars only, and drops lists such as
-fit.json's intervals. With --ledger (results/ledger.csv; missing reads as empty) both open with
-the check of earlier forecasts at the sizes this run measured (ledger.py); predict never writes it.
+the law's parameters the bootstrap's, costs the cost law's. Writes results/predictions.json and
+results/cost.json: everything that rests on wall-clock seconds (the cost laws, fitted here once
+and drawn by the figures step; the plan), so predictions.json stays the same bytes between two
+runs. The report step turns both into the summary page and metrics.json.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from scalelab import io, study
 from scalelab.curves import fit
-from scalelab.decisions import cost, ledger, plan, sizing
+from scalelab.decisions import cost, plan, sizing
 from scalelab.steps import fit as fit_step
-from scalelab.steps import report
 
 AUTO_TARGETS = (0.5, 0.25)  # without predict.target_errors: these fractions of the largest shard's error
 PRICES = ("cost_per_hour", "cost_per_example")  # the reader's prices (predict section), both optional
@@ -157,12 +153,10 @@ def next_experiment(params: dict, result: dict, trials: pd.DataFrame, timing: pd
                      seed=params["fit"]["seed"])
 
 
-def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_path: str, out: str, summary: str, metrics: str,
-        cost_out: str, ledger_csv: str | None = None) -> dict:
-    whole = io.read_json(fit_json)
-    family = whole["family"]
-    result = fit_step.load(fit_json, samples_csv, family)
-    result["family"] = family
+def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_path: str, out: str, cost_out: str) -> dict:
+    whole, samples = io.read_json(fit_json), pd.read_csv(samples_csv)  # each read once
+    result = fit_step.with_samples(whole, samples)
+    family = result["family"]
     tables = Path(tables_dir)
     all_best = pd.read_csv(tables / "best.csv")
     trials, timing = pd.read_csv(tables / "trials.csv"), pd.read_csv(tables / "timing.csv")
@@ -181,22 +175,17 @@ def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_pat
             "targets_chosen": chosen, "auto_fractions": list(AUTO_TARGETS), "model_size": sizes,
             "select_metric": params["select"]["metric"]}
     shards = cost.per_shard(timing, best)
-    laws = cost.cost_laws(shards)
+    laws = cost.cost_laws(shards)  # fitted here only: cost.json carries them to the figures step
     costs = cost_of(pred, timing, shards, laws, prices)
-    # The other families' error at more data: what each would buy, side by side.
+    # The other families' error at more data: what each would buy, side by side (the forecast
+    # needs no bootstrap rows).
     pred["families"] = {}
     for other in [f for f in whole["families"] if f != family]:
-        r = fit_step.load(fit_json, samples_csv, other)
+        r = fit_step.family_fit(whole, other)
         pred["families"][other] = [{"multiplier": k, **fit.predict_error(r, k * largest)} for k in cfg["data_multipliers"]]
     costs["plan"] = next_experiment(params, result, trials, timing, laws, costs, prices)
     io.write_json(out, pred)
     # Wall-clock hours differ between two runs of one study: cost.json apart, so predictions.json
-    # and metrics.json stay the same bytes.
+    # (and the report's metrics.json) stay the same bytes.
     io.write_json(cost_out, costs)
-    # Earlier forecasts (the ledger, ledger.py) against what this run measured; read, never written.
-    checks = ledger.check(ledger.read(ledger_csv), all_best, info, result["metric"]) if ledger_csv else None
-    io.write_json(metrics, report.headline(result, pred, best, whole, checks))
-    # The figures step always writes PNG (the schema insists), which every Markdown viewer shows.
-    figures_rel = os.path.relpath(Path(fit_json).parent / "figures", Path(summary).parent)
-    io.write_text(summary, report.summary_markdown(params, result, pred, costs, all_best, Path(figures_rel).as_posix(), "png", whole, checks))
     return pred
