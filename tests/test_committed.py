@@ -174,6 +174,6 @@ def test_a_changed_result_changes_its_quote(tmp_path):
     for name in ("fit.json", "metrics.json"):
         shutil.copy(COMMITTED / name, tmp_path / "results" / name)
     fit = json.loads((COMMITTED / "fit.json").read_text())
-    fit["local_slope"]["doubling_ratio"] = 0.5
+    fit["families"][fit["family"]]["local_slope"]["doubling_ratio"] = 0.5  # the primary family
     (tmp_path / "results/fit.json").write_text(json.dumps(fit))
     assert "x 0.5 [" in quotes.answer(tmp_path) and quotes.answer(tmp_path) != quotes.answer(ROOT)

@@ -41,9 +41,10 @@ def interval(value: float, ci, fmt=g3) -> str:
 
 def answer(root: Path) -> str:
     """The default study's answer in three lines (README)."""
-    fit, metrics = load(root, "results/fit.json"), load(root, "results/metrics.json")
+    whole, metrics = load(root, "results/fit.json"), load(root, "results/metrics.json")
+    fit = {**whole["families"][whole["family"]], "family": whole["family"], "comparison": whole["comparison"]}  # the primary family
     slope, at4 = fit["local_slope"], metrics["at_more_data"]["4x"]
-    metric, unit = fit["metric"].replace("_", " "), fit["unit"]
+    metric, unit = fit["metric"].replace("_", " "), whole["unit"]
     m = int(slope["size"])
     c = fit["comparison"]
     others = [f for f in c["families"] if f != fit["family"]]
@@ -76,7 +77,7 @@ def domains(root: Path) -> str:
         verdict = f"{c['verdict']} (p = {c['p_value']:.2g})" if c.get("verdict") else "-"
         for family, r in fit["families"].items():
             s = r["local_slope"]
-            rows.append(f"| {preset} | {fit['metric']} | {family} | {r['law']} | "
+            rows.append(f"| {preset} | {r['metric']} | {family} | {r['law']} | "
                         f"{interval(r['beta_g'], r['beta_g_ci'], lambda x: f'{x:.3f}')} | "
                         f"{interval(s['slope'], s['slope_ci'], lambda x: f'{x:.3f}')} at {int(s['size']):,} | {verdict} |")
     return "\n".join(rows) + "\n"
