@@ -1,8 +1,9 @@
 """One fact, one source. Each fact below is defined in one Python module; the places that cannot
 import it (YAML, comments, a file list) are checked against it here, so they cannot drift apart.
 
-- the built-in families and datasets: registry.BUILTIN (steps.py derives the model files from it;
-  dvc.yaml's code deps are checked against steps.py by test_dvc_yaml.py);
+- the built-in families and datasets: registry.BUILTIN (every models/ and datasets/ file is the
+  code of one of them; a step's code files are derived from imports, see test_codedeps.py, and
+  dvc.yaml's are checked against them by test_dvc_yaml.py);
 - the law names: laws.LAWS (cli.py reads them);
 - the small-data defaults: fit.SMALL_DATA_TOLERANCE and fit.SMALL_DATA_SLOPE (fit-curve and plan.py read them);
 - bits from nats: study.bits (select's *_bits columns call it).
@@ -18,7 +19,7 @@ from scalelab import config
 from scalelab.curves import fit
 from scalelab.curves.laws import LAWS
 from scalelab.registry import BUILTIN
-from scalelab.pipeline import MODEL_CODE, MODEL_HELPERS, PACKAGE, STEP_CODE
+from scalelab.pipeline import PACKAGE, code_files
 
 SCHEMA = yaml.safe_load(config.SCHEMA_PATH.read_text())["properties"]
 PRESETS = sorted((ROOT / "presets").glob("*.yaml"))
@@ -49,16 +50,31 @@ def listed(text: str) -> list[str]:
     return [name.strip() for name in re.sub(r"\([^)]*\)", "", text).split("|")]
 
 
-def test_every_model_file_is_a_registered_family_or_its_helper():
-    files = sorted(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "models").glob("*.py"))
-    assert sorted(MODEL_CODE) == files, "models/: its files differ from registry.BUILTIN's families and steps.MODEL_HELPERS"
-    assert set(MODEL_HELPERS) <= {m.rsplit(".", 1)[1] for m in BUILTIN["model"].values()}
+def package_files(folder: str) -> set[str]:
+    return {p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / folder).glob("*.py")}
 
 
-def test_every_dataset_file_is_in_prepares_code():
-    files = {p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "datasets").glob("*.py")}
-    assert {f for f in STEP_CODE["prepare"] if f.startswith("datasets/")} == files, "steps.STEP_CODE['prepare']: list every datasets/ file"
-    assert {module_file(m) for m in BUILTIN["dataset"].values()} <= files
+def code_of(step: str, params: dict, **options) -> set[str]:
+    return {f.removeprefix("workflow/scalelab/") for f in code_files(step, params, ROOT, **options)}
+
+
+def test_every_model_file_is_a_registered_family_or_imported_by_one():
+    """Catches a models/ file no built-in family runs (dead, or a family missing from registry.BUILTIN)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"] = {name: {"width": [8], "lr": [0.01]} for name in BUILTIN["model"]}
+    used = {f for family in BUILTIN["model"] for f in code_of("train", params, family=family) if f.startswith("models/")}
+    assert used == package_files("models"), "models/: a file no registry.BUILTIN family imports"
+
+
+def test_every_dataset_file_is_a_registered_datasets_code():
+    """Catches a datasets/ file no built-in dataset runs, and a BUILTIN entry naming no file."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    used = set()
+    for name, module in BUILTIN["dataset"].items():
+        code = code_of("prepare", {**params, "data": {**params["data"], "dataset": name}})
+        assert module_file(module) in code, f"registry.BUILTIN dataset {name}: {module} has no file"
+        used |= {f for f in code if f.startswith("datasets/")}
+    assert used == package_files("datasets"), "datasets/: a file no registry.BUILTIN dataset imports"
 
 
 def named_in_comments(path) -> dict[str, list[str]]:

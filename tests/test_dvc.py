@@ -137,8 +137,8 @@ def test_a_family_grid_edit_reruns_only_that_familys_stages(study):
 
 
 def test_one_familys_model_code_retrains_only_its_trials(study):
-    """dvc.yaml cannot name a family's module from the matrix, so every train stage lists every
-    built-in model file and editing models/mlp.py reruns cnn1d's stages too; but a trial's
+    """A matrix gives every train stage one deps list, so each lists every study family's model
+    code (scalelab dvc-yaml) and editing models/mlp.py reruns cnn1d's stages too; but a trial's
     fingerprint holds only its own family's module, so cnn1d's trials are copied from the store
     unchanged (no new fingerprint in the store) and only mlp's train."""
     model = study / "workflow/scalelab/models/mlp.py"

@@ -1,5 +1,7 @@
-"""dvc.yaml lists code and params literally (it cannot import Python): it must agree with steps.py,
-which the Snakemake rules use, and its matrix must name trials exactly as the steps do."""
+"""dvc.yaml lists code and params literally (it cannot import Python): its code deps must be the
+ones derived from the steps' imports for params.yaml (pipeline.code_files, which the Snakemake rules
+use; `scalelab dvc-yaml` writes them), its params pipeline.py's, and its matrix must name trials
+exactly as the steps do."""
 
 import re
 import shlex
@@ -8,10 +10,13 @@ import pytest
 import yaml
 from conftest import ROOT, copy_project, dvc, git_project, snakemake, tiny_params
 
+from scalelab import dvcyaml
 from scalelab import study as study_names
-from scalelab.pipeline import STEP_CODE, STEP_PARAMS, code_files
+from scalelab.errors import ScalelabError
+from scalelab.pipeline import STEP_PARAMS, code_files
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # A train stage is one family's batch (`train --all`): it reads that family's grid, which a list in
 # steps.py cannot name (the Snakemake rule adds it from its wildcard).
 DVC_ONLY_PARAMS = {"train": {"models.${item.family}"}}
@@ -23,16 +28,58 @@ def stage(step: str) -> dict:
 
 
 def test_every_step_is_a_stage():
-    assert list(DVC_YAML["stages"]) == list(STEP_CODE)
+    assert list(DVC_YAML["stages"]) == list(STEP_PARAMS)
 
 
-@pytest.mark.parametrize("step", list(STEP_CODE))
-def test_stage_code_deps_are_steps_py(step):
-    deps = [d for d in stage(step)["deps"] if d.startswith("workflow/")]
-    assert sorted(deps) == sorted(code_files(step, root=ROOT)), f"dvc.yaml stage {step}: update its code deps from steps.py"
+@pytest.mark.parametrize("step", list(STEP_PARAMS))
+def test_stage_code_deps_are_the_derived_ones(step):
+    """Catches a dvc.yaml whose code deps drifted from the steps' imports (a module added to a
+    step, or params.yaml's dataset changed, without `scalelab dvc-yaml`)."""
+    deps = [d for d in stage(step)["deps"] if dvcyaml.is_code(d)]
+    assert deps == code_files(step, PARAMS, ROOT), f"dvc.yaml stage {step}: its code deps drifted; run `scalelab dvc-yaml`"
 
 
-@pytest.mark.parametrize("step", list(STEP_CODE))
+def test_dvc_yaml_is_what_scalelab_dvc_yaml_writes():
+    """Catches a hand edit of the code deps (order included) that `scalelab dvc-yaml` would undo."""
+    text = (ROOT / "dvc.yaml").read_text()
+    assert dvcyaml.render(text, PARAMS, ROOT) == text, "dvc.yaml: run `scalelab dvc-yaml`"
+
+
+def test_another_dataset_rewrites_only_the_data_stages_code_lines():
+    """Catches a rewrite that loses comments, data deps or other stages' lines, or that keeps the
+    old dataset's module: text_chars runs datasets/text.py (its own import) and not mnist1d.py."""
+    text = (ROOT / "dvc.yaml").read_text()
+    params = {**PARAMS, "data": {**PARAMS["data"], "dataset": "text_chars"}}
+    new = dvcyaml.render(text, params, ROOT)
+    removed = [line for line in text.splitlines() if line not in new.splitlines()]
+    added = [line for line in new.splitlines() if line not in text.splitlines()]
+    assert {line.strip() for line in removed} == {"- workflow/scalelab/datasets/mnist1d.py"}
+    assert {line.strip() for line in added} == {"- workflow/scalelab/datasets/text.py", "- workflow/scalelab/datasets/text_chars.py"}
+    assert len(new.splitlines()) == len(text.splitlines()) + 2 * 1  # prepare and shard: +2 -1 each
+    for step in ("prepare", "shard"):
+        deps = yaml.safe_load(new)["stages"][step]
+        deps = deps.get("do", deps)["deps"]
+        assert [d for d in deps if dvcyaml.is_code(d)] == code_files(step, params, ROOT)
+        assert [d for d in deps if not dvcyaml.is_code(d)] == [d for d in stage(step)["deps"] if not dvcyaml.is_code(d)]
+
+
+def test_a_stale_stage_stops_with_one_line_naming_the_fix():
+    """Catches DVC running a stage whose code deps belong to another dataset (an edit of the new
+    dataset's module would then never rerun it): the step stops first and says what to run."""
+    params = {**PARAMS, "data": {**PARAMS["data"], "dataset": "digits"}}
+    with pytest.raises(ScalelabError) as error:
+        dvcyaml.check_stage("shard@8", "shard", params, ROOT)  # ROOT's dvc.yaml: written for mnist1d
+    message = str(error.value)
+    assert "\n" not in message and "stage shard" in message and "`scalelab dvc-yaml`" in message
+    assert "datasets/digits.py" in message and "datasets/mnist1d.py" not in message
+    dvcyaml.check_stage("shard@8", "shard", PARAMS, ROOT)  # the committed params: nothing to say
+    dvcyaml.check_stage("train@8-mlp", "train", PARAMS, ROOT)  # a matrix stage lists every family's code
+    dvcyaml.check_stage("train@8-mlp", "train", {**PARAMS, "models": {"mlp": PARAMS["models"]["mlp"]}}, ROOT)  # extra code: reruns more, passes
+    with pytest.raises(ScalelabError, match="models/lstm.py"):
+        dvcyaml.check_stage("train@8-lstm", "train", {**PARAMS, "models": {"lstm": PARAMS["models"]["mlp"]}}, ROOT)
+
+
+@pytest.mark.parametrize("step", list(STEP_PARAMS))
 def test_stage_params_are_steps_py(step):
     params = set(stage(step)["params"])
     assert params == set(STEP_PARAMS[step]) | DVC_ONLY_PARAMS.get(step, set()), f"dvc.yaml stage {step}: params drifted from steps.py"
@@ -70,7 +117,7 @@ def snakemake_commands(tmp_path_factory):
     return commands
 
 
-@pytest.mark.parametrize("step", list(STEP_CODE))
+@pytest.mark.parametrize("step", list(STEP_PARAMS))
 def test_stage_runs_the_step(step, snakemake_commands):
     """DVC's stage and Snakemake's job run the same command, argument for argument."""
     wildcards, command = snakemake_commands[step]
@@ -106,7 +153,7 @@ def test_lr_folder_names_are_pythons_str_of_the_float():
 @pytest.mark.parametrize("family", sorted(__import__("scalelab.registry", fromlist=["BUILTIN"]).BUILTIN["model"]))
 def test_a_train_job_depends_on_every_model_file_its_family_imports(family):
     """A family's module may import helpers (the translators share seq2seq.py): editing one must
-    rerun that family's trials, so the train rule lists it (steps.MODEL_HELPERS)."""
+    rerun that family's trials, so the train rule lists it (derived from the relative import)."""
     params = {**tiny_params(), "models": {family: {"width": [8], "lr": [0.01]}}}
     files = code_files("train", params, family=family)
     source = (ROOT / "workflow/scalelab/models" / f"{family}.py").read_text()

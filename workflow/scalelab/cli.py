@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 
 from scalelab.curves.laws import LAWS
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         return s
 
     s = step("check", "validate params.yaml and print the jobs the study implies")
+    s = step("dvc-yaml", "rewrite each dvc.yaml stage's code deps from the steps' imports, for params.yaml's dataset and families")
+    s.add_argument("--dvc-yaml", default="dvc.yaml")
 
     s = step("grow", "take one of the plan's steps (more data, seeds or width) by editing params.yaml; "
                      "finished trials are kept, and the current forecasts go to the ledger")
@@ -204,7 +207,15 @@ def dispatch(args: argparse.Namespace) -> None:
     from scalelab.pipeline import params_slice
 
     params = config.load(args.params)  # loaded and validated once, here; each step gets only its slice
-    if args.step == "check":
+    if os.environ.get("DVC_STAGE") and os.environ.get("DVC_ROOT"):
+        # Run by `dvc repro`: its stage must list the code this step runs for these params (dvcyaml.py).
+        from scalelab import dvcyaml
+        if dvcyaml.is_step(args.step):
+            dvcyaml.check_stage(os.environ["DVC_STAGE"], args.step, params, os.environ["DVC_ROOT"])
+    if args.step == "dvc-yaml":
+        from scalelab import dvcyaml
+        dvcyaml.run(params, args.dvc_yaml)
+    elif args.step == "check":
         from scalelab import check
         check.run(params, args.params)
     elif args.step == "prepare":

@@ -1,14 +1,20 @@
 """Which code files and params keys each step depends on: Snakemake's rule inputs and params,
-DVC's stage deps and params (dvc.yaml lists them literally; tests/test_dvc_yaml.py fails when
-it drifts from this file).
+DVC's stage deps and params.
 
-Editing one of these files reruns that step and what follows it, and nothing else. The CLI
-dispatcher, the registry and the params loader (config.py) only route and validate, so they are
-left out: they cannot change a result. study.py names the trials, which train (DVC trains a
-family's trials in one stage) and select run. A train job (one family's trials on one shard)
-depends on its own family's module only, so editing models/lstm.py retrains the LSTM's trials and
-nothing else; the audit and predict build every family's models and depend on all of them. A
-plug-in dataset or model module inside the study directory is added to the steps that import it.
+A step's code files are derived, not listed: the import closure of its module
+scalelab.steps.<step> (codedeps.py reads the imports with ast), plus the modules it loads by name
+from params.yaml through registry.load (the dataset for prepare and shard; the model families for
+train, audit and predict) with their own closures. So editing a module reruns exactly the steps
+that import it, and any step named scalelab.steps.<name> is covered without a list to update.
+The CLI dispatcher and the params loader (config.py) only route and validate: no step imports
+them, so they are not in any step's code. A train job (one family's trials on one shard) gets its
+own family's module only, so editing models/lstm.py retrains the LSTM's trials and nothing else;
+the audit and predict build every family's models and depend on all of them. A plug-in dataset
+or model module inside the study directory is added with the study's modules it imports.
+
+dvc.yaml cannot compute these (DVC has no code): its stages list them for params.yaml's dataset
+and families, written by `scalelab dvc-yaml` (dvcyaml.py), and a DVC stage whose list is stale
+stops with one line naming that command.
 """
 
 from __future__ import annotations
@@ -17,43 +23,13 @@ import copy
 import os
 from pathlib import Path
 
+from scalelab import codedeps
 from scalelab.registry import BUILTIN
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = codedeps.PACKAGE
 
-# The other model files a built-in family's module imports (its own file is always included).
-MODEL_HELPERS = {"seq2seq_transformer": ["models/seq2seq.py", "models/transformer.py"], "seq2seq_lstm": ["models/seq2seq.py"]}
-
-
-def family_code(module: str) -> list[str]:
-    """The model files a built-in family's module (registry.BUILTIN) runs: its helpers, then itself."""
-    name = module.rsplit(".", 1)[1]
-    return [*MODEL_HELPERS.get(name, []), f"models/{name}.py"]
-
-
-# Every built-in family's files, in the registry's order (a train job's fingerprint hashes them in this order).
-MODEL_CODE = ["models/__init__.py", *dict.fromkeys(f for module in BUILTIN["model"].values() for f in family_code(module))]
-FAMILY_STEPS = ("train",)  # steps that run one family at a time: they read that family's module, not every one
-# The code that draws data: prepare (the held-out sets) and shard (the pool) call the same function.
-DATA_CODE = ["steps/prepare.py", "pool.py", "io.py", "datasets/__init__.py", "datasets/mnist1d.py", "datasets/digits.py", "datasets/cifar10.py",
-             "datasets/text.py", "datasets/text_chars.py", "datasets/text_words.py", "datasets/translation.py",
-             "datasets/speech.py", "datasets/audio.py", "datasets/espeak.py"]
-STEP_CODE = {
-    "prepare": DATA_CODE,
-    "shard": ["steps/shard.py", *DATA_CODE],
-    "train": ["steps/train.py", "training/loop.py", "training/stopping.py", "training/store.py", "study.py", "training/adam.py", "training/device.py", "pool.py", "io.py", "training/progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "select": ["steps/select.py", "study.py", "decisions/cost.py", "io.py"],  # audit.bits: the *_bits columns
-    "audit": ["steps/audit.py", "steps/train.py", "training/loop.py", "training/stopping.py", "training/store.py", "study.py", "training/adam.py", "training/device.py", "pool.py", "io.py", "training/progress.py", "datasets/__init__.py", *MODEL_CODE],
-    "fit": ["steps/fit.py", "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "curves/exponents.py", "io.py"],
-    "figures": ["steps/figures.py", "decisions/cost.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "io.py"],
-    "predict": ["steps/predict.py", "decisions/cost.py", "decisions/sizing.py", "decisions/plan.py", "steps/audit.py", "study.py", "steps/fit.py", "curves/fit.py", "curves/backtest.py",
-                "curves/forecast.py", "curves/laws.py", "io.py", "datasets/__init__.py", *MODEL_CODE],
-    "report": ["steps/report.py", "steps/report_sections.py", "decisions/ledger.py", "decisions/sizing.py", "decisions/cost.py", "steps/fit.py",
-               "curves/fit.py", "curves/backtest.py", "curves/forecast.py", "curves/laws.py", "curves/exponents.py", "io.py"],
-}
 # The figures step's images (figures.py draws them; the rules and dvc.yaml's plots name them from here).
 FIGURES = ("learning_curve", "model_size", "val_loss_vs_params", "families", "backtest", "cost")
-PLUGIN_STEPS = {"dataset": ("prepare", "shard"), "model": ("train", "audit", "predict")}
 
 # The params.yaml keys each step reads (a section, or section.key). Only these rerun the step, and
 # the CLI hands a step only these (params_slice): reading any other key raises KeyError. A train
@@ -138,40 +114,19 @@ def params_slice(step: str, params: dict, family: str | None = None) -> Slice:
     return Slice(top, hidden, "", step)
 
 
-def _plugin_file(name: str, root: Path) -> str | None:
-    """The file of a user's module path (e.g. plugins.my_data) if it lives under `root`."""
-    base = root / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate.relative_to(root).as_posix()
-    return None  # an installed package: its version, not its files, is the user's to pin
-
-
 def code_files(step: str, params: dict | None = None, root: str | Path = ".", family: str | None = None) -> list[str]:
-    """Paths, relative to the study directory `root`, of the code `step` runs; for a step of one
-    `family` (train), only that family's model module among the models."""
-    root = Path(root)
-    pkg = os.path.relpath(PACKAGE, root.resolve())
-    files = [f"{pkg}/{f}" for f in STEP_CODE[step]]
-    if params is None:
-        return files
+    """Paths, relative to the study directory `root`, of the code `step` runs, in a fixed order
+    (the train store's fingerprint hashes them in this order): the closure of its module and, given
+    `params`, of the dataset or model modules it loads by name: with `family`, only that family's."""
     from scalelab.study import family_module
 
-    one_family = family is not None and step in FAMILY_STEPS
-    if one_family:
-        module = family_module(params, family)
-        builtin = BUILTIN["model"].get(module)
-        keep = {f"{pkg}/models/__init__.py"}
-        if builtin:
-            keep |= {f"{pkg}/{f}" for f in family_code(builtin)}
-        files = [f for f in files if not f.startswith(f"{pkg}/models/") or f in keep]
-    # Only the steps that import a plug-in read its name: a train job reads no data.dataset.
-    plugins = [("dataset", params["data"]["dataset"])] if step in PLUGIN_STEPS["dataset"] else []
-    if step in PLUGIN_STEPS["model"]:
-        plugins += [("model", family_module(params, f)) for f in ([family] if one_family else params["models"])]
-    for kind, name in plugins:
-        if name not in BUILTIN[kind]:
-            plugin = _plugin_file(name, root)
-            if plugin:
-                files.append(plugin)
-    return files
+    root = Path(root).resolve()
+    modules = [f"scalelab.steps.{step}"]
+    if params is not None:
+        kinds = codedeps.loads_by_name(codedeps.closure(modules))
+        if "dataset" in kinds:
+            modules.append(BUILTIN["dataset"].get(params["data"]["dataset"], params["data"]["dataset"]))
+        if "model" in kinds:
+            modules += [BUILTIN["model"].get(m, m) for m in (family_module(params, f) for f in ([family] if family else params["models"]))]
+    # An installed plug-in has no file under root: its version, not its files, is the user's to pin.
+    return sorted(Path(os.path.relpath(f, root)).as_posix() for f in codedeps.closure(modules, root))
