@@ -123,3 +123,41 @@ def drawn(data_cfg: dict, pool: int = 0) -> tuple[dict, dict]:
 @pytest.fixture
 def params():
     return tiny_params()
+
+
+# The committed default study, refitted: fit, predict and report rerun from its committed tables and
+# audit (the trials are not re-trained). Numbers are compared to 1e-6 relative, not byte for byte:
+# another CPU may round the last bits of an optimiser's path differently.
+COMMITTED = ROOT / "results"
+FIT_ARGS = ["fit", "--best", "results/tables/best.csv", "--trials", "results/tables/trials.csv",
+            "--audit", "results/audit.json", "--info", "data/pool.json", "--out", "results/fit.json"]
+
+
+def close(a, b, rel=1e-6):
+    if isinstance(a, list):
+        return len(a) == len(b) and all(close(x, y, rel) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=rel, abs=1e-12)
+    return a == b
+
+
+def run_steps(study: Path, *steps: list[str]) -> None:
+    for args in steps:
+        proc = cli(*args, cwd=study)
+        assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def default_refit(tmp_path_factory):
+    """fit, predict and report rerun from the default study's committed tables, in a scratch folder."""
+    study = tmp_path_factory.mktemp("committed")
+    shutil.copy(ROOT / "params.yaml", study / "params.yaml")
+    shutil.copytree(COMMITTED / "tables", study / "results" / "tables")
+    shutil.copy(COMMITTED / "audit.json", study / "results" / "audit.json")
+    shutil.copy(COMMITTED / "ledger.csv", study / "results" / "ledger.csv")  # the forecasts the summary checks
+    run_steps(study, ["prepare", "--heldout-dir", "data/heldout", "--info", "data/pool.json"], FIT_ARGS,
+              ["predict", "--fit", "results/fit.json", "--tables-dir", "results/tables", "--info", "data/pool.json",
+               "--out", "results/predictions.json"],
+              ["report", "--fit", "results/fit.json", "--best", "results/tables/best.csv", "--info", "data/pool.json",
+               "--summary", "results/summary.md", "--metrics", "results/metrics.json", "--ledger", "results/ledger.csv"])
+    return study

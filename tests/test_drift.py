@@ -169,3 +169,23 @@ def test_the_figures_are_named_once():
     assert {p.split("/")[-1].removesuffix(".png") for p in plots} <= set(FIGURES)
     summary = (ROOT / "results" / "summary.md").read_text()
     assert set(re.findall(r"\(figures/(\w+)\.png\)", summary)) == set(FIGURES)
+
+
+def test_each_step_has_its_rule_module_stage_and_test_by_one_name():
+    """The layout is the architecture: a newcomer finds step NAME's rule (workflow/rules/NAME.smk,
+    included by the Snakefile), code (scalelab/steps/NAME.py), DVC stage and test (tests/test_NAME.py)
+    by the same name. Catches a step added, renamed or split without its counterparts."""
+    from scalelab.pipeline import STEP_PARAMS
+
+    snakefile = (ROOT / "Snakefile").read_text()
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    modules = {p.stem for p in (PACKAGE / "steps").glob("*.py")} - {"__init__"}
+    missing = [f"{step}: {what}" for step in STEP_PARAMS for what, ok in (
+        (f"workflow/rules/{step}.smk", (ROOT / "workflow/rules" / f"{step}.smk").is_file()),
+        ("its include in the Snakefile", f'include: "workflow/rules/{step}.smk"' in snakefile),
+        (f"scalelab/steps/{step}.py", step in modules),
+        ("a dvc.yaml stage", step in stages),
+        (f"tests/test_{step}.py", (ROOT / "tests" / f"test_{step}.py").is_file())) if not ok]
+    assert missing == []
+    # ...and every step module is a step (helpers of a step are named after it, like report_sections).
+    assert [m for m in modules if m not in STEP_PARAMS and not any(m.startswith(f"{s}_") for s in STEP_PARAMS)] == []

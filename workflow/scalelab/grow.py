@@ -126,7 +126,7 @@ def run(params_path: str, step: str, cost_json: str, fit_json: str, info_json: s
     row = plan.get(STEPS[chosen])
     lines = [f"grow: {STEPS[chosen]}: {did}",
              f"  will run: {len(shards)} shard job(s), {len(trials)} new trial(s) "
-             f"({', '.join(sorted({t['family'] for t in trials})) or 'none'}), then select, audit, fit, figures, predict; "
+             f"({', '.join(sorted({t['family'] for t in trials})) or 'none'}), then select, audit, fit, predict, figures, report; "
              f"every finished trial is kept"]
     if row:
         lines.append(f"  the plan's estimate: {row['cost']:.3g} {row['unit']}; the headline interval would span a factor "

@@ -1,6 +1,6 @@
 """Simulated learning curves with a known truth: do the fits' intervals cover it, and how far
 off are their extrapolations? Used by bench/bench_calibration.py (hundreds of curves) and
-tests/test_fit.py (a fast version).
+tests/test_curves.py (a fast version).
 
 Each curve is drawn the way the pipeline measures one: a three-region truth (plateau at the
 error of guessing, power law, floor), observed at nested sizes 2^7..2^14 by a few seeds with

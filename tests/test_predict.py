@@ -202,3 +202,13 @@ def test_plan_cli_ranks_a_fit_curve_output(tmp_path):
     assert ranked["unit"] == "examples processed" and ranked["rows"][0]["step"] in proc.stdout.splitlines()[2]
     missing = cli("plan", "--cost", str(tmp_path / "nowhere.json"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "--curve" in missing.stderr
+
+
+def test_plan_prints_a_finished_studys_ranking(default_refit):
+    """`scalelab plan` in a study reads the ranking predict wrote to results/cost.json."""
+    proc = cli("plan", cwd=default_refit)
+    assert proc.returncode == 0, proc.stderr
+    ranked = json.loads((default_refit / "results/cost.json").read_text())["plan"]["rows"]
+    lines = proc.stdout.splitlines()[2:]
+    assert [line.split()[0] for line in lines] == [str(r["rank"]) for r in ranked]
+    assert all(r["step"] in line for r, line in zip(ranked, lines))
