@@ -21,6 +21,16 @@ def tiny_params() -> dict:
     return yaml.safe_load(TINY_PARAMS.read_text())
 
 
+def small_params(exponents: tuple[int, ...] = (7, 8, 9, 10)) -> dict:
+    """The tiny study on 4 shards x 3 trials, one seed: the fewest points the fit accepts, for the
+    tests that run a whole study under an engine."""
+    params = tiny_params()
+    params["shards"]["exponents"] = list(exponents)
+    params["grid"]["seed"] = [0]
+    params["fit"]["min_points"] = 3
+    return params
+
+
 def write_params(study: Path, params: dict) -> None:
     (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, default_flow_style=False))
 
@@ -111,8 +121,8 @@ def drawn(data_cfg: dict, pool: int = 0) -> tuple[dict, dict]:
     """What prepare and the shard step draw for a data section and a pool of `pool` units: the
     three sets as {split_x, split_y} arrays, and pool.json's description with the pool's own
     description (`pool_info`, which the shard step keeps) added."""
-    from scalelab.steps import prepare
     from scalelab import registry
+    from scalelab.steps import prepare
 
     made = prepare.draw(data_cfg, pool)
     arrays = {f"{s}_{a}": made[s][i] for s in ("pool", "val", "test") for i, a in enumerate(("x", "y"))}

@@ -2,6 +2,8 @@
 intervals and the shared-exponent test behave as documented; bad curves are one-line errors."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -358,3 +360,43 @@ def test_the_api_gives_the_cli_result(tmp_path):
 def test_a_flat_law_needs_infinite_data_not_an_overflow():
     fitted = laws.Fitted(laws.get("power"), np.array([np.log(0.5), -1e-4]), 1000.0, laws.Context(E0, 0.1, 0.5))
     assert fit.data_for(fitted, 0.01) == float("inf")
+
+
+# The curve library is the science a notebook uses alone: numpy, scipy and matplotlib only.
+PIPELINE_PACKAGES = ("torch", "snakemake", "dvc", "pandas", "jsonschema", "ruamel")
+
+
+def test_the_curve_library_imports_only_the_plumbing_of_the_package():
+    """Catches a curves module that starts importing a step, the training code or the decisions
+    (and through them torch or pandas): its import closure is curves/ plus errors and io."""
+    from scalelab import codedeps
+
+    modules = [f"scalelab.curves.{p.stem}" for p in (codedeps.PACKAGE / "curves").glob("*.py") if p.stem != "__init__"]
+    files = {p.relative_to(codedeps.PACKAGE).as_posix() for p in codedeps.closure(modules)}
+    assert {f for f in files if not f.startswith("curves/")} == {"__init__.py", "errors.py", "io.py"}
+
+
+def test_the_curve_library_fits_a_curve_with_the_pipeline_packages_missing(tmp_path):
+    """Catches an import of torch, Snakemake, DVC or pandas anywhere the library runs (at import or
+    inside a function): a fresh interpreter in which those cannot be imported fits, backtests,
+    simulates and compares curves."""
+    script = f"""
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {PIPELINE_PACKAGES!r}:
+            raise ImportError(f"{{name}} is not installed here")
+sys.meta_path.insert(0, Missing())
+import numpy as np
+import scalelab
+from scalelab.curves import backtest, exponents, fit, forecast, laws, measured, simulate
+sizes = np.repeat(2.0 ** np.arange(7, 15), 2)
+errors = 0.02 + 3 * sizes ** -0.4 * np.exp(np.random.default_rng(0).normal(0, 0.02, sizes.size))
+result = scalelab.fit_curve(sizes, errors, predict=[2 ** 16])
+assert result["predictions"] and result["beta_g"] < 0
+loaded = [m for m in sys.modules if m.split(".")[0] in {PIPELINE_PACKAGES!r}]
+assert loaded == [], loaded
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

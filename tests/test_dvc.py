@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import dvc, git, git_commit, git_project, scheduled_jobs, snakemake, tiny_params
-
+from conftest import (
+    dvc,
+    git,
+    git_commit,
+    git_project,
+    scheduled_jobs,
+    small_params,
+    snakemake,
+)
 from scalelab.steps import report_sections
 
 pytestmark = pytest.mark.slow
@@ -19,15 +26,6 @@ SAME_BYTES = ["results/tables/trials.csv", "results/tables/best.csv", "results/f
               "results/predictions.json", "results/metrics.json"]
 UP_TO_DATE = "Data and pipelines are up to date."
 
-
-def small_params() -> dict:
-    """4 shards x 3 trials (cnn1d 2 widths, mlp 1): the fewest points the fit accepts, in about a
-    minute per engine."""
-    params = tiny_params()
-    params["shards"]["exponents"] = [8, 9, 10, 11]
-    params["grid"]["seed"] = [0]
-    params["fit"]["min_points"] = 3
-    return params
 
 
 def ran(output: str) -> set[str]:
@@ -43,7 +41,7 @@ def edit_params(study: Path, section: str, key: str, value) -> None:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    study = git_project(tmp_path_factory.mktemp("dvc"), small_params())
+    study = git_project(tmp_path_factory.mktemp("dvc"), small_params((8, 9, 10, 11)))
     dvc(study, "repro")
     git_commit(study, "study")
     return study
@@ -52,7 +50,7 @@ def study(tmp_path_factory):
 @pytest.fixture(scope="module")
 def snakemade(tmp_path_factory):
     """The same study made by Snakemake, in a git repository of its own."""
-    study = git_project(tmp_path_factory.mktemp("snakemake"), small_params())
+    study = git_project(tmp_path_factory.mktemp("snakemake"), small_params((8, 9, 10, 11)))
     snakemake(study)
     return study
 

@@ -8,21 +8,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cli, dvc, git_commit, git_project, scheduled_jobs, snakemake, tiny_params, copy_project
+from conftest import (
+    cli,
+    copy_project,
+    dvc,
+    git_commit,
+    git_project,
+    scheduled_jobs,
+    small_params,
+    snakemake,
+)
 
 pytestmark = pytest.mark.slow
 
 AGGREGATES = {"select": 1, "audit": 1, "fit": 1, "figures": 1, "predict": 1, "report": 1, "all": 1}
 AGGREGATE_STAGES = {"select", "audit", "fit", "figures", "predict", "report"}
 
-
-def small_params() -> dict:
-    """4 shards (2^7..2^10) x 3 trials, one seed: the fewest points the fit accepts."""
-    params = tiny_params()
-    params["shards"]["exponents"] = [7, 8, 9, 10]
-    params["grid"]["seed"] = [0]
-    params["fit"]["min_points"] = 3
-    return params
 
 
 def finished_trials(study: Path) -> dict[str, tuple[bytes, int]]:

@@ -16,22 +16,24 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cli, copy_project, dvc, git_commit, git_project, scheduled_jobs, snakemake, tiny_params, write_params
-
+from conftest import (
+    ROOT,
+    cli,
+    copy_project,
+    dvc,
+    git_commit,
+    git_project,
+    scheduled_jobs,
+    small_params,
+    snakemake,
+    write_params,
+)
 from scalelab.pipeline import PACKAGE, STEP_PARAMS, code_files
 
 pytestmark = pytest.mark.slow
 
 MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
-
-def small_params() -> dict:
-    """4 shards x 3 trials, one seed: the fewest points the fit accepts."""
-    params = tiny_params()
-    params["shards"]["exponents"] = [8, 9, 10, 11]
-    params["grid"]["seed"] = [0]
-    params["fit"]["min_points"] = 3
-    return params
 
 
 def importers(params: dict) -> dict[str, set[str]]:
@@ -67,19 +69,19 @@ def mismatches(study: Path, rerun, expected: dict[str, set[str]]) -> list[str]:
 
 
 def test_dvc_reruns_exactly_the_stages_whose_step_imports_the_module(tmp_path):
-    study = git_project(tmp_path / "study", small_params())
+    study = git_project(tmp_path / "study", small_params((8, 9, 10, 11)))
     dvc(study, "repro")
     git_commit(study, "study")
 
     def rerun() -> set[str]:
         return {name.split("@", 1)[0] for name in re.findall(r"^(\S+):$", dvc(study, "status").stdout, re.M)}
 
-    expected = importers(small_params())
+    expected = importers(small_params((8, 9, 10, 11)))
     assert not (bad := mismatches(study, rerun, expected)), "\n".join(bad)
     assert {m for m, steps in expected.items() if not steps} >= {"cli.py", "config.py", "pipeline.py", "curves/measured.py"}
 
     # Another dataset: the stages' code deps are stale until `scalelab dvc-yaml` rewrites them.
-    params = small_params()
+    params = small_params((8, 9, 10, 11))
     params["data"].update(dataset="digits", val_size=256, test_size=256)  # 1,797 digits: room for a 2^9 pool
     params["shards"]["exponents"] = [7, 8, 9]
     write_params(study, params)
@@ -102,7 +104,7 @@ def test_dvc_reruns_exactly_the_stages_whose_step_imports_the_module(tmp_path):
 
 
 def test_snakemake_reruns_exactly_the_steps_that_import_the_module_and_their_downstream(tmp_path):
-    study = copy_project(tmp_path / "study", small_params())
+    study = copy_project(tmp_path / "study", small_params((8, 9, 10, 11)))
     snakemake(study)
     assert scheduled_jobs(study) == {}
 
@@ -119,6 +121,6 @@ def test_snakemake_reruns_exactly_the_steps_that_import_the_module_and_their_dow
     def rerun() -> set[str]:
         return set(scheduled_jobs(study)) & set(STEP_PARAMS)
 
-    expected = {m: downstream(steps) for m, steps in importers(small_params()).items()}
+    expected = {m: downstream(steps) for m, steps in importers(small_params((8, 9, 10, 11))).items()}
     assert downstream({"fit"}) >= {"fit", "figures", "predict"}  # the rule graph was read
     assert not (bad := mismatches(study, rerun, expected)), "\n".join(bad)
