@@ -2,8 +2,8 @@
 #   snakemake --cores all              run the study in params.yaml on this machine
 #   snakemake --profile slurm          the same DAG on a SLURM cluster (edit slurm/config.yaml)
 #   snakemake --report report.html     a self-contained HTML report of the finished study
-# The DAG: prepare -> shard (one per size) -> train (one per shard, family and trial) -> select -> audit, fit
-#          -> predict -> figures, report. Each step is one `scalelab` command; see workflow/rules/.
+# The DAG: prepare -> shard (one per size) -> train (one per shard and family: a batch of trials) -> select
+#          -> audit -> fit -> predict -> figures, report. Each step is one `scalelab` command; see workflow/rules/.
 
 import os
 import sys

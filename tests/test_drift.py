@@ -161,7 +161,7 @@ def test_a_loss_is_labelled_by_what_it_is_per_not_by_what_sizes_count():
 
 
 def test_the_figures_are_named_once():
-    """steps.FIGURES names the figures step's images: the rules read it, dvc.yaml's plots must list
+    """pipeline.FIGURES names the figures step's images: the rules read it, dvc.yaml's plots must list
     only those, and the summary embeds only those."""
     from scalelab.pipeline import FIGURES
 

@@ -18,7 +18,7 @@ from scalelab.pipeline import STEP_PARAMS, code_files
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 # A train stage is one family's batch (`train --all`): it reads that family's grid, which a list in
-# steps.py cannot name (the Snakemake rule adds it from its wildcard).
+# pipeline.STEP_PARAMS cannot name (the Snakemake rule adds it from its wildcard).
 DVC_ONLY_PARAMS = {"train": {"models.${item.family}"}}
 
 

@@ -2,7 +2,7 @@
 # trial into its own folder results/trials/k{k}/{family}/<trial>/ - the same batch as DVC's train
 # stage. Params: the train section and the family's grid (which trials the batch holds). An edit
 # reruns the family's batches, but each trial that finished before with the same fingerprint is
-# copied from the store (.scalelab/trials, see train.py), so only new trials train; the store also
+# copied from the store (.scalelab/trials, see training/store.py), so only new trials train; the store also
 # lets a killed batch (whose folder Snakemake deletes) resume where it stopped.
 # Priority: largest shard first, so the longest batches never start last (2 cores finish together).
 # Resources: a GPU unless the study trains on CPU (locally, `--resources gpu=N` caps how many

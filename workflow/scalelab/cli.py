@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dispatch(args: argparse.Namespace) -> None:
-    # Import only the step that runs: `import torch` costs a second, and only `train` needs it.
+    # Import only the step that runs: `import torch` costs a second, and only the steps that build
+    # models (train, audit, predict) need it.
     if args.step == "fit-curve":
         from scalelab.curves import measured as measured_curve
         measured_curve.run(args.points, args.out, args.predict, args.best_guess, args.bootstrap, args.seed, args.min_points, args.law)

@@ -4,8 +4,8 @@ backtest a learning curve measured elsewhere.
 The CSV needs columns `size,error`; with a `params` column (the best model's parameter count)
 the model-size law is fitted too. Other columns are ignored. Several rows per size (seeds, say)
 are reduced to their median, and their spread is the noise that weights the fit and sizes its
-intervals. Writes the same keys as the pipeline's fit.json, plus predictions at the sizes given
-with --predict.
+intervals. Writes the keys of one family's fit in the pipeline's fit.json (its
+families.<name>), plus predictions at the sizes given with --predict.
 """
 
 from __future__ import annotations
