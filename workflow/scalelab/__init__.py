@@ -1,7 +1,7 @@
 """scalelab: measure how error falls with data and model size, then extrapolate.
 
-One module per pipeline step (prepare, shard, train, select, fit, figures, predict), each a
-subcommand of the `scalelab` CLI that Snakemake and DVC both call.
+One module per pipeline step under scalelab.steps (prepare, shard, train, select, audit, fit,
+predict, figures, report), each a subcommand of the `scalelab` CLI that Snakemake and DVC both call.
 """
 
 __version__ = "0.1.0"

@@ -3,19 +3,20 @@ adds, kept until a later run measures those sizes, and their check then.
 
 A scaling study is a loop: measure, forecast, buy data, check the forecast. fit.json carries each
 family's error forecast at 2x and 4x its largest shard with its 95% interval, and the shards it
-rests on (fit_step.growth_forecasts). `record` appends them to the ledger, one row per family and
+rests on (steps.fit.growth_forecasts). `record` appends them to the ledger, one row per family and
 size, with the pool they were made on and the largest measured point (persistence's forecast, the
 reference). `check` sets the ledger beside a later best.csv: what was forecast from which shards,
-what was measured, whether it fell inside the interval, and by how much it missed; predict puts
-it first on summary.md (report.forecast_check_markdown) and in metrics.json (forecast_check).
+what was measured, whether it fell inside the interval, and by how much it missed; the report
+step puts it first on summary.md (report_sections.forecast_check_markdown) and in metrics.json
+(forecast_check).
 
 How both engines keep it. The ledger is history, not an output: no pipeline step writes it. Only
 `scalelab ledger` (and `scalelab grow`, which records before it edits params.yaml) appends to it,
-and it is committed to git like the other small results. `predict` declares it as an input (a
-Snakemake rule input, a dvc.yaml dep) and never writes it, so recording reruns predict, the one
+and it is committed to git like the other small results. `report` declares it as an input (a
+Snakemake rule input, a dvc.yaml dep) and never writes it, so recording reruns report, the one
 step that reads it, and nothing else; no run rewrites it, so neither engine sees it as a changed
 or missing output and git shows it changed only after a record. A missing ledger reads as an
-empty one, and predict then writes the very page it wrote before the ledger existed; DVC cannot
+empty one, and report then writes the very page it wrote before the ledger existed; DVC cannot
 have a dep that does not exist, so a DVC study keeps the file, header only until the first record.
 
 Rows match on the pool they were made on (pool.json's `pool_id`, else its sha256) and the metric

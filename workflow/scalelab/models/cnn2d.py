@@ -5,7 +5,7 @@ the remaining positions and a linear read-out.
 `width` scales every layer, so parameters grow about as width^2 (w16: 17k, w32: 66k, w64: 261k; w128: 1.0M).
 Global average pooling instead of a flattening layer keeps the read-out independent of the image
 size, and is taken as a plain mean: nn.AdaptiveAvgPool2d's CUDA backward has no deterministic
-implementation and would fail under torch.use_deterministic_algorithms (train.py sets it on GPUs).
+implementation and would fail under torch.use_deterministic_algorithms (training/loop.py sets it on GPUs).
 Weights and activations are kept channels-last (NHWC): on one CPU thread (oneDNN) a training step
 is about twice as fast as in the default NCHW layout, and results stay deterministic.
 """

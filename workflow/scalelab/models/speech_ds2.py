@@ -95,7 +95,7 @@ def edit_distance(a: list[int], b: list[int]) -> int:
 def loss_terms(logits: torch.Tensor, y: torch.Tensor, with_errors: bool = True) -> tuple[torch.Tensor, int, int]:
     """CTC loss summed over the batch (nats), character errors of the greedy decode, target characters."""
     # On the CPU even when training on a GPU: CUDA's CTC backward has no deterministic kernel, and
-    # train.py asks torch for deterministic algorithms there. The tensors are small ([T', n, vocab]).
+    # training/loop.py asks torch for deterministic algorithms there. The tensors are small ([T', n, vocab]).
     y = y.cpu()
     lengths = (y != IGNORE).sum(1)
     log_probs = logits.float().log_softmax(-1).transpose(0, 1).cpu()  # [T', n, vocab]

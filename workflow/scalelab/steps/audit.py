@@ -132,7 +132,7 @@ def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_d
                      "budget_stopped": sum(t["stopped"] == "budget" for t in trials)})
     audit = summarise(rows, metric, cfg["factor"], cfg["threshold"])
     io.write_json(out, audit)
-    # The log shows the verdict; summary.md renders the table (report.audit_markdown).
+    # The log shows the verdict; summary.md renders the table (report_sections.audit_markdown).
     for r in rows:
         print(f"audit {r['family']} m={r['size']}: {r['before']:.4g} -> {r['after']}, {r['verdict']}", file=sys.stderr)
     print(f"audit: {audit['verdict']}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """When a run is evaluated, stops, and cuts its learning rate: pure functions of the train
-settings and the shard size, shared by the training loop (train.py) and the convergence audit.
+settings and the shard size, shared by the training loop (loop.py) and the convergence audit.
 
 The stopping rule is in units of data, so a large shard is judged over as many passes as a small
 one: validation loss is evaluated `eval_per_epoch` times per pass over the shard (within
