@@ -82,7 +82,7 @@ def test_a_stale_stage_stops_with_one_line_naming_the_fix():
 @pytest.mark.parametrize("step", list(STEP_PARAMS))
 def test_stage_params_are_steps_py(step):
     params = set(stage(step)["params"])
-    assert params == set(STEP_PARAMS[step]) | DVC_ONLY_PARAMS.get(step, set()), f"dvc.yaml stage {step}: params drifted from steps.py"
+    assert params == set(STEP_PARAMS[step]) | DVC_ONLY_PARAMS.get(step, set()), f"dvc.yaml stage {step}: params drifted from pipeline.STEP_PARAMS"
 
 
 # Arguments one engine passes and the other leaves to the CLI's default: Snakemake gives the audit

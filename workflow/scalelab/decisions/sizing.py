@@ -20,9 +20,8 @@ import math
 import pandas as pd
 
 from scalelab import registry
-from scalelab.decisions import cost
+from scalelab.decisions import MAX_WIDTH, cost
 
-MAX_WIDTH = 1 << 16  # search bound when turning a parameter count into a width
 NOISE_SIGMAS = 2.0  # within this many standard errors of the best: the seeds cannot tell them apart
 
 

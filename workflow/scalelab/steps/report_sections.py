@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from scalelab.curves import fit, forecast
-from scalelab.decisions.sizing import MAX_WIDTH
+from scalelab.decisions import MAX_WIDTH
 
 # The sections that rest on wall-clock seconds (cost.json): the rest of the page is the same bytes run to run.
 COST_SECTION, PLAN_SECTION = "What it costs", "What to run next"
