@@ -7,15 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
-    dvc,
-    git,
-    git_commit,
-    git_project,
-    scheduled_jobs,
-    small_params,
-    snakemake,
-)
+from conftest import dvc, git, git_commit, git_project, scheduled_jobs, small_params, snakemake
 from scalelab.steps import report_sections
 
 pytestmark = pytest.mark.slow

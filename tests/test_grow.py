@@ -8,16 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
-    cli,
-    copy_project,
-    dvc,
-    git_commit,
-    git_project,
-    scheduled_jobs,
-    small_params,
-    snakemake,
-)
+from conftest import cli, copy_project, dvc, git_commit, git_project, scheduled_jobs, small_params, snakemake
 
 pytestmark = pytest.mark.slow
 

@@ -16,18 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import (
-    ROOT,
-    cli,
-    copy_project,
-    dvc,
-    git_commit,
-    git_project,
-    scheduled_jobs,
-    small_params,
-    snakemake,
-    write_params,
-)
+from conftest import ROOT, cli, copy_project, dvc, git_commit, git_project, scheduled_jobs, small_params, snakemake, write_params
 from scalelab.pipeline import PACKAGE, STEP_PARAMS, code_files
 
 pytestmark = pytest.mark.slow

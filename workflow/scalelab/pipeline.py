@@ -4,7 +4,7 @@ DVC's stage deps and params.
 A step's code files are derived, not listed: the import closure of its module
 scalelab.steps.<step> (codedeps.py reads the imports with ast), plus the modules it loads by name
 from params.yaml through registry.load (the dataset for prepare and shard; the model families for
-train, audit, predict and report, the last through decisions.sizing) with their own closures. So editing a module reruns exactly the steps
+train, audit and predict) with their own closures. So editing a module reruns exactly the steps
 that import it, and any step named scalelab.steps.<name> is covered without a list to update.
 The CLI dispatcher and the params loader (config.py) only route and validate: no step imports
 them, so they are not in any step's code. A train job (one family's trials on one shard) gets its
