@@ -16,6 +16,10 @@ def fit_curve(sizes, errors, **options) -> dict:
 
 
 def __getattr__(name):
+    # Lazy like fit_curve: `import scalelab` (the CLI's start-up) loads neither numpy nor the fit.
+    if name == "LearningCurve":  # the fit as an estimator: .fit, .predict, .interval, .plot (curves/estimator.py)
+        from scalelab.curves.estimator import LearningCurve
+        return LearningCurve
     if name == "ScalelabError":
         from scalelab.errors import ScalelabError
         return ScalelabError
