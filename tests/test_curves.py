@@ -376,10 +376,9 @@ def test_the_curve_library_imports_only_the_plumbing_of_the_package():
     assert {f for f in files if not f.startswith("curves/")} == {"__init__.py", "errors.py", "io.py"}
 
 
-def test_the_curve_library_fits_a_curve_with_the_pipeline_packages_missing(tmp_path):
-    """Catches an import of torch, Snakemake, DVC or pandas anywhere the library runs (at import or
-    inside a function): a fresh interpreter in which those cannot be imported fits, backtests,
-    simulates and compares curves."""
+def run_without_pipeline_packages(body: str) -> None:
+    """Run `body` in a fresh interpreter in which the PIPELINE_PACKAGES cannot be imported, then
+    assert that none of them got loaded anyway and that the body ran to its end."""
     script = f"""
 import sys
 class Missing:
@@ -387,6 +386,20 @@ class Missing:
         if name.split(".")[0] in {PIPELINE_PACKAGES!r}:
             raise ImportError(f"{{name}} is not installed here")
 sys.meta_path.insert(0, Missing())
+{body}
+loaded = [m for m in sys.modules if m.split(".")[0] in {PIPELINE_PACKAGES!r}]
+assert loaded == [], loaded
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+
+
+def test_the_curve_library_fits_a_curve_with_the_pipeline_packages_missing():
+    """Catches an import of torch, Snakemake, DVC or pandas anywhere the library runs (at import or
+    inside a function): a fresh interpreter in which those cannot be imported fits, backtests,
+    simulates and compares curves."""
+    run_without_pipeline_packages("""
 import numpy as np
 import scalelab
 from scalelab.curves import backtest, exponents, fit, forecast, laws, measured, simulate
@@ -394,9 +407,4 @@ sizes = np.repeat(2.0 ** np.arange(7, 15), 2)
 errors = 0.02 + 3 * sizes ** -0.4 * np.exp(np.random.default_rng(0).normal(0, 0.02, sizes.size))
 result = scalelab.fit_curve(sizes, errors, predict=[2 ** 16])
 assert result["predictions"] and result["beta_g"] < 0
-loaded = [m for m in sys.modules if m.split(".")[0] in {PIPELINE_PACKAGES!r}]
-assert loaded == [], loaded
-print("ok")
-"""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+""")

@@ -3,7 +3,6 @@ test names the bug it catches. One simulated curve with a known law, fitted once
 
 import json
 import math
-import subprocess
 import sys
 
 import numpy as np
@@ -12,7 +11,7 @@ import scalelab
 from conftest import ROOT
 from scalelab.curves import fit, simulate
 from scalelab.errors import ScalelabError
-from test_curves import PIPELINE_PACKAGES
+from test_curves import run_without_pipeline_packages
 
 TRUTH = {"law": "plateau", "beta": -0.6, "gamma": 0.01, "m0": 200.0, "s": 1.5}
 OPTIONS = {"best_guess": simulate.E0, "n_boot": 20}
@@ -132,13 +131,7 @@ def test_plot_draws_on_the_given_axes_without_pyplot(lc, monkeypatch):
 def test_the_estimator_needs_no_pipeline_package_and_costs_nothing_at_import():
     """Catches the estimator importing pandas (or torch, Snakemake, DVC) outside .backtest, and
     `import scalelab` loading it (the CLI's start-up would pay for numpy and the fit)."""
-    script = f"""
-import sys
-class Missing:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {PIPELINE_PACKAGES!r}:
-            raise ImportError(f"{{name}} is not installed here")
-sys.meta_path.insert(0, Missing())
+    run_without_pipeline_packages("""
 import scalelab
 assert not [m for m in sys.modules if m == "numpy" or m.startswith("scalelab.curves")]
 import numpy as np
@@ -153,9 +146,4 @@ except scalelab.ScalelabError as exc:
     assert "needs pandas" in str(exc)
 else:
     raise AssertionError(".backtest answered without pandas")
-loaded = [m for m in sys.modules if m.split(".")[0] in {PIPELINE_PACKAGES!r}]
-assert loaded == [], loaded
-print("ok")
-"""
-    proc = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+""")
