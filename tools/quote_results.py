@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))  # quote with the checkout's own package, installed or not
+from scalelab.steps.fit import family_fit  # noqa: E402  (after the path above)
 MARKER = re.compile(r"<!-- ([a-z0-9-]+):start -->\n(.*?)<!-- \1:end -->", re.S)
 # The kept preset runs the domains table quotes, beside the default study (results/): folder, preset.
 KEPT = [("results", "default (params.yaml)"), ("docs/presets/default_4x", "default_4x"),
@@ -42,11 +43,11 @@ def interval(value: float, ci, fmt=g3) -> str:
 def answer(root: Path) -> str:
     """The default study's answer in three lines (README)."""
     whole, metrics = load(root, "results/fit.json"), load(root, "results/metrics.json")
-    fit = {**whole["families"][whole["family"]], "family": whole["family"], "comparison": whole["comparison"]}  # the primary family
+    fit = family_fit(whole)  # the primary family
     slope, at4 = fit["local_slope"], metrics["at_more_data"]["4x"]
-    metric, unit = fit["metric"].replace("_", " "), whole["unit"]
+    metric, unit = fit["metric"].replace("_", " "), fit["unit"]
     m = int(slope["size"])
-    c = fit["comparison"]
+    c = whole["comparison"]
     others = [f for f in c["families"] if f != fit["family"]]
     return (f"- **One more doubling of data** ({fit['family']}, {m:,} to {2 * m:,} {unit}): {metric} x "
             f"{interval(slope['doubling_ratio'], slope['doubling_ratio_ci'])} (95% interval).\n"

@@ -205,7 +205,7 @@ def dispatch(args: argparse.Namespace) -> None:
         return
 
     from scalelab import config
-    from scalelab.pipeline import params_slice
+    from scalelab.pipeline import STEP_PARAMS, params_slice
 
     params = config.load(args.params)  # loaded and validated once, here; each step gets only its slice
     if os.environ.get("DVC_STAGE") and os.environ.get("DVC_ROOT"):
@@ -213,6 +213,11 @@ def dispatch(args: argparse.Namespace) -> None:
         from scalelab import dvcyaml
         if dvcyaml.is_step(args.step):
             dvcyaml.check_stage(os.environ["DVC_STAGE"], args.step, params, os.environ["DVC_ROOT"])
+    if args.step == "train" and args.family not in params["models"]:
+        raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
+                            f"use one of {', '.join(params['models'])}")
+    if args.step in STEP_PARAMS:  # a step gets only its slice; train its own family's too
+        mine = params_slice(args.step, params, args.family if args.step == "train" else None)
     if args.step == "dvc-yaml":
         from scalelab import dvcyaml
         dvcyaml.run(params, args.dvc_yaml)
@@ -221,16 +226,12 @@ def dispatch(args: argparse.Namespace) -> None:
         check.run(params, args.params)
     elif args.step == "prepare":
         from scalelab.steps import prepare
-        prepare.run(params_slice("prepare", params), args.heldout_dir, args.info)
+        prepare.run(mine, args.heldout_dir, args.info)
     elif args.step == "shard":
         from scalelab.steps import shard
-        shard.run(params_slice("shard", params), args.info, args.k, args.out_dir)
+        shard.run(mine, args.info, args.k, args.out_dir)
     elif args.step == "train":
         from scalelab.steps import train
-        if args.family not in params["models"]:
-            raise ScalelabError(f"--family {args.family}: not a family under models: in {args.params}; "
-                                f"use one of {', '.join(params['models'])}")
-        mine = params_slice("train", params, args.family)
         if args.all:
             train.run_family(mine, args.heldout_dir, args.info, args.shard, args.k, args.family, args.out_dir, args.store)
         elif None in (args.width, args.lr, args.seed):
@@ -240,23 +241,23 @@ def dispatch(args: argparse.Namespace) -> None:
                       args.seed, args.out_dir, args.store)
     elif args.step == "select":
         from scalelab.steps import select
-        select.run(params_slice("select", params), args.trials_dir, args.out_dir)
+        select.run(mine, args.trials_dir, args.out_dir)
     elif args.step == "audit":
         from scalelab.steps import audit
-        audit.run(params_slice("audit", params), args.best, args.heldout_dir, args.info, args.shards_dir, args.out_dir,
+        audit.run(mine, args.best, args.heldout_dir, args.info, args.shards_dir, args.out_dir,
                   args.out, args.jobs, args.store)
     elif args.step == "fit":
         from scalelab.steps import fit as fit_step
-        fit_step.run(params_slice("fit", params), args.best, args.trials, args.info, args.out, args.samples, args.audit)
+        fit_step.run(mine, args.best, args.trials, args.info, args.out, args.samples, args.audit)
     elif args.step == "figures":
         from scalelab.steps import figures
-        figures.run(params_slice("figures", params), args.tables_dir, args.fit, args.samples, args.cost, args.out_dir)
+        figures.run(mine, args.tables_dir, args.fit, args.samples, args.cost, args.out_dir)
     elif args.step == "predict":
         from scalelab.steps import predict
-        predict.run(params_slice("predict", params), args.fit, args.samples, args.tables_dir, args.info, args.out, args.cost)
+        predict.run(mine, args.fit, args.samples, args.tables_dir, args.info, args.out, args.cost)
     elif args.step == "report":
         from scalelab.steps import report
-        report.run(params_slice("report", params), args.fit, args.predictions, args.cost, args.best, args.info,
+        report.run(mine, args.fit, args.predictions, args.cost, args.best, args.info,
                    args.ledger, args.summary, args.metrics)
 
 

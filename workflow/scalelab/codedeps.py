@@ -26,6 +26,8 @@ import ast
 import functools
 from pathlib import Path
 
+from scalelab import registry
+
 PACKAGE = Path(__file__).resolve().parent
 BOOKKEEPING = frozenset({"scalelab.pipeline", "scalelab.codedeps", "scalelab.dvcyaml"})
 
@@ -34,15 +36,12 @@ def module_file(name: str, root: Path | None = None) -> Path | None:
     """The file of module `name`: scalelab's in the package; any other only under `root` (a study's own)."""
     parts = name.split(".")
     if parts[0] == PACKAGE.name:
-        base = PACKAGE.joinpath(*parts[1:])
+        found = registry.source_file(PACKAGE.joinpath(*parts[1:]))
     elif root is not None:
-        base = Path(root).joinpath(*parts)
+        found = registry.plugin_file(name, root)  # the file registry.load would load
     else:
         return None
-    for candidate in (base / "__init__.py", base.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
+    return found.resolve() if found is not None else None
 
 
 def _skipped(node: ast.AST) -> bool:

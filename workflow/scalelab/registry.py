@@ -54,6 +54,16 @@ def _root(root: str | Path | None) -> Path:
     return Path(os.path.abspath(root if root is not None else os.getcwd()))
 
 
+def source_file(base: Path) -> Path | None:
+    """The file `import` runs for the module at path `base` (without suffix): its package's
+    __init__.py if `base` is a package, else base.py, else None. A package wins over a module of
+    the same name, as in Python's own import system; codedeps hashes the file this returns too."""
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def plugin_file(name: str, root: str | Path | None = None) -> Path | None:
     """The file of module path `name` (plugins.my_data: plugins/my_data.py or plugins/my_data/__init__.py)
     under the study directory `root`, or None. Only a dotted name of identifiers is a path: a
@@ -61,11 +71,7 @@ def plugin_file(name: str, root: str | Path | None = None) -> Path | None:
     parts = name.split(".")
     if not all(part.isidentifier() for part in parts):
         return None
-    base = _root(root).joinpath(*parts)
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
+    return source_file(_root(root).joinpath(*parts))
 
 
 def check(kind: str, name: str, key: str | None = None, root: str | Path | None = None) -> None:
