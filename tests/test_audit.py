@@ -83,7 +83,7 @@ def study_with(prepared, name, store=None, **train_keys):
     data = dict(heldout_dir=str(prepared / "data/heldout"), info_path=str(prepared / "data/pool.json"))
     for t in study_names.all_trials(params):
         train.run(params, **data, shard_dir=str(prepared / f"data/shards/k{t['k']}"), k=t["k"], family=t["family"],
-                  width=t["width"], lr=t["lr"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]), store_root=store)
+                  config=t["config"], seed=t["seed"], out_dir=str(out / "trials" / t["dir"]), store_root=store)
     best = select.run(params, str(out / "trials"), str(out / "tables"))
     result = audit.run(params, str(out / "tables/best.csv"), data["heldout_dir"], data["info_path"],
                        str(prepared / "data/shards"), str(out / "audit"), str(out / "audit.json"), store=store)

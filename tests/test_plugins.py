@@ -79,10 +79,10 @@ def test_plugins_load_from_their_files_without_touching_sys_path(tmp_path, param
 
     from scalelab.steps import audit, train
 
-    tasks = [(loaded, "data/heldout", "data/pool.json", "data/shards/k8", 8, "wide", 16, 0.01, seed,
+    tasks = [(loaded, "data/heldout", "data/pool.json", "data/shards/k8", 8, "wide", {"width": 16, "lr": 0.01}, seed,
               f"spawned/s{seed}", None, None) for seed in (0, 1)]
     spawned = audit.train_all(tasks, jobs=2)  # two spawned processes, each loading plugins.wide_mlp
-    here = train.run(*tasks[1][:9], "here")
+    here = train.run(*tasks[1][:8], "here")
     assert spawned[1] == here and spawned[0]["seed"] == 0 and here["module"] == "plugins.wide_mlp"
     assert sys.path == before
 

@@ -75,4 +75,4 @@ def test_a_winner_at_either_end_of_the_width_grid_is_censored():
     leaves both out; a one-width grid measures no size law at all."""
     best = pd.DataFrame({"family": ["cnn1d"] * 3 + ["mlp"], "width": [32, 64, 128, 256]})
     models = {"cnn1d": {"width": [64, 32, 128]}, "mlp": {"width": [256]}}
-    assert at_grid_edge(best, models) == [True, False, True, True]
+    assert at_grid_edge(best, {"models": models}) == [True, False, True, True]

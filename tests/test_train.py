@@ -89,7 +89,7 @@ def run_args(study) -> dict:
 
     params = yaml.safe_load((study / "params.yaml").read_text())
     return dict(params=params, heldout_dir=str(study / "data/heldout"), info_path=str(study / "data/pool.json"),
-                shard_dir=str(study / "data/shards/k8"), k=8, family="cnn1d", width=8, lr=0.01, seed=0)
+                shard_dir=str(study / "data/shards/k8"), k=8, family="cnn1d", config={"width": 8, "lr": 0.01}, seed=0)
 
 
 def preempt_after_third_evaluation(args, out, monkeypatch):

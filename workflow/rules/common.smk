@@ -2,7 +2,7 @@
 
 from scalelab import study
 from scalelab.pool import heldout_paths, shard_paths
-from scalelab.pipeline import FIGURES as FIGURE_NAMES, code_files, param_values
+from scalelab.pipeline import FIGURES as FIGURE_NAMES, code_files, data_files, param_values
 
 # Under a cluster executor only training is submitted: the other steps take seconds, less
 # than they would wait in a GPU queue (and prepare runs once).
@@ -26,6 +26,11 @@ def code(step, family=None):
     """The code files `step` runs (for one family: its own model module only): editing one reruns
     the step (content, not mtime, decides)."""
     return code_files(step, config, workflow.basedir, family)
+
+
+def data(step):
+    """The data files `step` reads by name from params.yaml (a manifest): editing one reruns it."""
+    return data_files(step, config)
 
 
 def step_params(step):

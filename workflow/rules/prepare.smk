@@ -3,6 +3,7 @@
 rule prepare:
     input:
         code=code("prepare"),
+        data=data("prepare"),
     output:
         heldout=HELDOUT_FILES,
         info="data/pool.json",

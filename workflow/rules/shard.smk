@@ -5,6 +5,7 @@ rule shard:
     input:
         info="data/pool.json",
         code=code("shard"),
+        data=data("shard"),
     output:
         **SHARD_FILES,
     params:

@@ -237,7 +237,7 @@ def dispatch(args: argparse.Namespace) -> None:
         elif None in (args.width, args.lr, args.seed):
             raise ScalelabError("train: give --width, --lr and --seed for one trial, or --all for every trial of the family")
         else:
-            train.run(mine, args.heldout_dir, args.info, args.shard, args.k, args.family, args.width, args.lr,
+            train.run(mine, args.heldout_dir, args.info, args.shard, args.k, args.family, {"width": args.width, "lr": args.lr},
                       args.seed, args.out_dir, args.store)
     elif args.step == "select":
         from scalelab.steps import select

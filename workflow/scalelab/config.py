@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from scalelab import registry
+from scalelab import registry, study
 from scalelab.errors import ScalelabError
-from scalelab.study import family_module
+from scalelab.training import trainer
 
 # Package data, so a plain (non-editable) `pip install` validates params.yaml too.
 SCHEMA_PATH = Path(__file__).resolve().with_name("params.schema.yaml")
@@ -69,7 +69,10 @@ def validate(params: Any, source: str = "params.yaml", root: str | Path | None =
 
     registry.check("dataset", params["data"]["dataset"], root=root)
     for family in params["models"]:
-        registry.check("model", family_module(params, family), key=f"models.{family}", root=root)
+        trainer.check_family(params, family, root if root is not None else ".", source)
+        if study.trainer_kind(params, family) is None:
+            registry.check("model", study.family_module(params, family), key=f"models.{family}", root=root)
+    _check_data_suits_families(params, source)
 
     _check_pool_can_hold(params, source)
     train = params["train"]
@@ -99,14 +102,29 @@ def validate(params: Any, source: str = "params.yaml", root: str | Path | None =
             f"{source}: shards.exponents: {n_shards} shard sizes are too few to fit; "
             f"fit.min_points asks for at least {params['fit']['min_points']}: add exponents"
         )
-    for family, grid in params["models"].items():
-        n_configs = len(grid["width"]) * len(grid["lr"])
+    for family in params["models"]:
+        n_configs = len(study.configs(params, family))
         if params["grid"]["sample"] is not None and params["grid"]["sample"] > n_configs:
             raise ScalelabError(
-                f"{source}: grid.sample: {params['grid']['sample']} exceeds the {n_configs} (width, lr) configs of "
+                f"{source}: grid.sample: {params['grid']['sample']} exceeds the {n_configs} configs of "
                 f"models.{family}; lower it or set it to null for the full grid"
             )
     return params
+
+
+def _check_data_suits_families(params: dict, source: str) -> None:
+    """A trainer gets example indices, which only a manifest dataset gives; scalelab's own loop
+    needs the examples themselves, which a manifest never loads."""
+    on_disk = params["data"]["dataset"] == "manifest"
+    for family in params["models"]:
+        own = study.trainer_kind(params, family) is not None
+        if own and not on_disk:
+            raise ScalelabError(f"{source}: models.{family}: a trainer reads its own data, so the study needs "
+                                f"data.dataset: manifest (a file of examples, or options: {{examples: N}}), not "
+                                f"'{params['data']['dataset']}'; see docs/own-trainer.md")
+        if on_disk and not own:
+            raise ScalelabError(f"{source}: models.{family}: scalelab's own loop cannot train on data.dataset: manifest "
+                                "(scalelab never loads those files); give the family trainer: or command:")
 
 
 # Keys of the layout before stable splits (pool, validation and test were drawn together, so their

@@ -18,10 +18,11 @@ import yaml
 
 from scalelab import codedeps, io
 from scalelab.errors import ScalelabError
-from scalelab.pipeline import code_files
+from scalelab.pipeline import code_files, data_files
 
 STAGE = re.compile(r"^  (\w+):\s*(#.*)?$")  # a stage's name, indented under stages:
 DEPS = re.compile(r"^(\s+)deps:\s*$")
+DERIVED = "  # from params.yaml"  # marks a derived dep that is not a .py file (a trainer's code, a manifest)
 
 
 def is_code(dep: str) -> bool:
@@ -29,14 +30,20 @@ def is_code(dep: str) -> bool:
     return dep.endswith(".py")
 
 
+def is_derived(line: str) -> bool:
+    """A deps line this command writes: a .py file, or any file marked as derived from params.yaml."""
+    return line.rstrip().endswith(DERIVED.strip()) or is_code(line.strip().removeprefix("- "))
+
+
 def is_step(name: str) -> bool:
     return codedeps.module_file(f"scalelab.steps.{name}") is not None
 
 
 def stage_code(step: str, params: dict, root: str | Path) -> list[str]:
-    """A stage's code deps: a train stage is one family's, but DVC's matrix gives all its stages
-    one list, so it lists every family's model code (each trial's fingerprint holds its own only)."""
-    return code_files(step, params, root)
+    """A stage's derived deps: its code, and the data files params.yaml names (a manifest). A train
+    stage is one family's, but DVC's matrix gives all its stages one list, so it lists every
+    family's model and trainer code (each trial's fingerprint holds its own only)."""
+    return code_files(step, params, root) + data_files(step, params)
 
 
 def render(text: str, params: dict, root: str | Path) -> str:
@@ -61,12 +68,12 @@ def render(text: str, params: dict, root: str | Path) -> str:
             # The derived list goes where the first code dep was (the data deps keep their places).
             first = next((n for n, item in enumerate(items) if _code_item(item, indent)), 0)
             at = sum(1 for item in items[:first] if not _code_item(item, indent))
-            out += kept[:at] + [f"{indent}{dep}\n" for dep in stage_code(stage, params, root)] + kept[at:]
+            out += kept[:at] + [f"{indent}{dep}{'' if is_code(dep) else DERIVED}\n" for dep in stage_code(stage, params, root)] + kept[at:]
     return "".join(out)
 
 
 def _code_item(line: str, indent: str) -> bool:
-    return line.startswith(indent) and is_code(line[len(indent):].strip())
+    return line.startswith(indent) and is_derived(line[len(indent):])
 
 
 def stage_deps(path: Path, stage: str) -> list[str]:
@@ -81,7 +88,7 @@ def check_stage(stage: str, step: str, params: dict, root: str | Path) -> None:
     file, _, address = stage.rpartition(":")  # a stage of dvc.yaml in a subfolder is addressed sub/dvc.yaml:name
     name = address.split("@", 1)[0]  # foreach/matrix stages: name@item
     path = Path(root) / (file or "dvc.yaml")
-    listed = {d for d in stage_deps(path, name) if is_code(d)}
+    listed = set(stage_deps(path, name))
     missing = [f for f in stage_code(step, params, path.parent) if f not in listed]
     if missing:
         raise ScalelabError(f"{path}: stage {name} does not list {', '.join(missing)}, which it runs for params.yaml, "

@@ -80,11 +80,12 @@ def apply(doc, step: str) -> str:
         return f"grid.seed gains {', '.join(map(str, new))}"
     if step == "wider":
         family = next(iter(doc["models"]))
-        widths = sorted(int(w) for w in doc["models"][family]["width"])
+        knob = doc["models"][family].get("size", "width")  # a trainer's size knob (study.size_key)
+        widths = sorted(int(w) for w in doc["models"][family][knob])
         ratio = widths[-1] / widths[-2] if len(widths) > 1 else 2.0
         wider = int(round(widths[-1] * ratio))
-        _append(doc["models"][family]["width"], [wider])
-        return f"models.{family}.width gains {wider}"
+        _append(doc["models"][family][knob], [wider])
+        return f"models.{family}.{knob} gains {wider}"
     raise ScalelabError(f"grow: unknown step '{step}'; use one of next, {', '.join(STEPS)}")
 
 

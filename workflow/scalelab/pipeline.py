@@ -40,7 +40,8 @@ STEP_PARAMS = {
     "prepare": ["data"],
     "shard": ["data", "shards.base"],  # it draws the pool (data) and sizes the shard (base); not the exponents
     "train": ["train", "grid"],
-    "select": ["select", "grid", "models", "shards.exponents", "shards.base"],  # shards.base: timing.csv's sizes
+    # shards.base: timing.csv's sizes; fit.metric: a trial without it (a trainer's) is failed, with the reason
+    "select": ["select", "grid", "models", "shards.exponents", "shards.base", "fit.metric"],
     # The audit re-trains (train), every seed (grid.seed) of the family's best config (models: its
     # module) on the largest shards, and compares fit.metric.
     "audit": ["audit", "train", "fit.metric", "grid.seed", "models", "shards.exponents"],
@@ -114,19 +115,56 @@ def params_slice(step: str, params: dict, family: str | None = None) -> Slice:
     return Slice(top, hidden, "", step)
 
 
+# The module that runs a family's own trainer: a step that imports it runs the trainer's code.
+RUNS_TRAINERS = PACKAGE / "training" / "own_trial.py"
+
+
 def code_files(step: str, params: dict | None = None, root: str | Path = ".", family: str | None = None) -> list[str]:
     """Paths, relative to the study directory `root`, of the code `step` runs, in a fixed order
     (the train store's fingerprint hashes them in this order): the closure of its module and, given
-    `params`, of the dataset or model modules it loads by name: with `family`, only that family's."""
-    from scalelab.study import family_module
+    `params`, of the dataset or model modules it loads by name (with `family`, only that family's),
+    and for a step that runs trainers, each trainer's function module and its `code:` files."""
+    from scalelab import study
 
     root = Path(root).resolve()
-    modules = [f"scalelab.steps.{step}"]
+    modules, files = [f"scalelab.steps.{step}"], set()
     if params is not None:
-        kinds = codedeps.loads_by_name(codedeps.closure(modules))
+        own = codedeps.closure(modules)
+        kinds = codedeps.loads_by_name(own)
+        chosen = [family] if family else list(params["models"])
         if "dataset" in kinds:
             modules.append(BUILTIN["dataset"].get(params["data"]["dataset"], params["data"]["dataset"]))
-        if "model" in kinds:
-            modules += [BUILTIN["model"].get(m, m) for m in (family_module(params, f) for f in ([family] if family else params["models"]))]
+        if "model" in kinds:  # a trainer's family has no model module to build
+            modules += [BUILTIN["model"].get(m, m) for f in chosen if study.trainer_kind(params, f) is None
+                        for m in [study.family_module(params, f)]]
+        if RUNS_TRAINERS in own:
+            modules += [m for f in chosen if (m := study.family_module(params, f)) and study.trainer_kind(params, f)]
+            files = {f for name in chosen for f in user_code(params, name, root)}
     # An installed plug-in has no file under root: its version, not its files, is the user's to pin.
-    return sorted(Path(os.path.relpath(f, root)).as_posix() for f in codedeps.closure(modules, root))
+    found = {Path(os.path.relpath(f, root)).as_posix() for f in codedeps.closure(modules, root)}
+    return sorted(found | files)
+
+
+def user_code(params: dict, family: str, root: Path) -> list[str]:
+    """The files of models.<family>.code (a folder: every file in it but caches and hidden ones),
+    relative to `root`: what the user says their trainer runs."""
+    files = []
+    for entry in params["models"][family].get("code", []):
+        path = root / entry
+        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p.relative_to(path)))
+        files += [Path(os.path.relpath(p, root)).as_posix() for p in found]
+    return files
+
+
+def _ignored(relative: Path) -> bool:
+    return any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
+
+
+def data_files(step: str, params: dict) -> list[str]:
+    """The data files a step reads by name from params.yaml: the manifest of a dataset on disk,
+    for prepare and shard (each example's own files are the trainer's to read, not tracked)."""
+    if step not in ("prepare", "shard") or params["data"]["dataset"] != "manifest":
+        return []
+    from scalelab.datasets import manifest
+
+    return manifest.data_files(params["data"].get("options") or {})

@@ -96,10 +96,31 @@ def load(kind: str, name: str, root: str | Path | None = None) -> ModuleType:
     """The module of a built-in, a plug-in under `root` (default the working directory), or an
     installed module path."""
     check(kind, name, root=root)
-    file = None if name in BUILTIN[kind] else plugin_file(name, root)
-    if file is None:
+    if name in BUILTIN[kind]:
         return importlib.import_module(_module_path(kind, name))
+    return load_module(name, root)
+
+
+def load_module(name: str, root: str | Path | None = None) -> ModuleType:
+    """Module path `name` from its file under the study `root`, else imported (an installed one):
+    how a trainer function's module is found (models.<family>.trainer)."""
+    file = plugin_file(name, root)
+    if file is None:
+        return importlib.import_module(name)
     return _load_file(name, file, _root(root))
+
+
+def module_source(name: str, root: str | Path | None = None) -> Path | None:
+    """The file module path `name` runs: under the study, else an installed module's; None if neither.
+    Runs no code of the module (find_spec of a dotted name imports its parent packages only)."""
+    file = plugin_file(name, root)
+    if file is not None:
+        return file
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
 
 
 def _load_file(name: str, file: Path, root: Path) -> ModuleType:

@@ -33,9 +33,17 @@ def shard_sizes(params: dict) -> dict[str, int]:
     return {shard_name(k): base**k for k in sorted(params["shards"]["exponents"])}
 
 
-def trial_name(width: int, lr: float, seed: int) -> str:
-    # str(lr) matches how DVC renders a float, so both engines agree on paths.
-    return f"w{width}-lr{lr}-s{seed}"
+# A family's keys that are not grid lists: how it trains and what its code is (config.py checks them).
+FAMILY_SETTINGS = ("module", "trainer", "command", "code", "size", "patience")
+# Short names in trial folders for the built-in grid (w32-lr0.01-s0, as every study before had).
+SHORT = {"width": "w"}
+
+
+def trial_name(config: dict, seed: int) -> str:
+    """A trial's folder name from its configuration and seed: w32-lr0.01-s0, or for a trainer's own
+    grid every key in params.yaml's order (w32-depth3-lr0.003-s0). str(value) matches how DVC
+    renders a float, so both engines agree on paths."""
+    return "-".join([*(f"{SHORT.get(key, key)}{value}" for key, value in config.items()), f"s{seed}"])
 
 
 def families(params: dict) -> list[str]:
@@ -43,27 +51,94 @@ def families(params: dict) -> list[str]:
     return list(params["models"])
 
 
-def family_module(params: dict, family: str) -> str:
-    """What to import for a family: its `module:` if given, else its name (a built-in)."""
-    return params["models"][family].get("module", family)
+def trainer_kind(params: dict, family: str) -> str | None:
+    """How a family trains: "trainer" (the user's Python function), "command" (the user's program),
+    or None (scalelab's own loop on a model module)."""
+    spec = params["models"][family]
+    return next((kind for kind in ("trainer", "command") if kind in spec), None)
+
+
+def family_module(params: dict, family: str) -> str | None:
+    """What a train job imports for a family: its model `module:` (else its built-in name), or its
+    trainer function's module (mypkg.train of mypkg.train:run); None for a command."""
+    spec = params["models"][family]
+    kind = trainer_kind(params, family)
+    if kind == "command":
+        return None
+    if kind == "trainer":
+        return spec["trainer"].partition(":")[0]
+    return spec.get("module", family)
+
+
+def grid_keys(params: dict, family: str) -> list[str]:
+    """The family's hyperparameters, each a list in params.yaml: width and lr for scalelab's own
+    loop, any of the trainer's own names (depth, weight_decay, ...) for a trainer, in file order."""
+    if trainer_kind(params, family) is None:
+        return ["width", "lr"]
+    return [key for key in params["models"][family] if key not in FAMILY_SETTINGS]
+
+
+def size_key(params: dict, family: str) -> str:
+    """The grid key that sizes the model (models.<family>.size, default width): the size law and
+    the "which model" answer are in its values; trials.csv shows it as `width`."""
+    return params["models"][family].get("size", "width")
+
+
+def configs(params: dict, family: str) -> list[dict]:
+    """Every configuration of the family's grid (the product of its lists, the first key varying slowest)."""
+    import itertools
+
+    keys = grid_keys(params, family)
+    return [dict(zip(keys, values)) for values in itertools.product(*(params["models"][family][key] for key in keys))]
+
+
+def table_columns(params: dict, family: str, config: dict) -> dict:
+    """A configuration as trials.csv holds it: `width` (the size knob's value), `lr` (None if the
+    grid has none) and every other key as hp_<key>."""
+    knob = size_key(params, family)
+    return {"width": config.get(knob), "lr": config.get("lr"),
+            **{f"hp_{key}": value for key, value in config.items() if key not in (knob, "lr")}}
 
 
 def trials_for_shard(params: dict, k: int, family: str) -> list[dict]:
-    """The trials of one family on shard k: its full (width, lr) grid, or a seeded sample of it,
+    """The trials of one family on shard k: its full grid, or a seeded sample of its configurations,
     each with every seed (selection needs the median over seeds)."""
     import random
 
-    grid = params["models"][family]
-    configs = [(w, lr) for w in grid["width"] for lr in grid["lr"]]
+    grid = configs(params, family)
     sample = params["grid"]["sample"]
     if sample is not None:
         rng = random.Random(f"{params['grid']['sample_seed']}-{k}-{family}")  # a string seed is hashed stably
-        configs = sorted(rng.sample(configs, sample), key=configs.index)
+        grid = sorted(rng.sample(grid, sample), key=grid.index)
     return [
-        {"family": family, "width": w, "lr": lr, "seed": s, "name": trial_name(w, lr, s)}
-        for (w, lr) in configs
+        {"family": family, "config": config, **table_columns(params, family, config), "seed": s,
+         "name": trial_name(config, s)}
+        for config in grid
         for s in params["grid"]["seed"]
     ]
+
+
+def grid_columns(columns) -> list[str]:
+    """Of a table's columns, those that tell one configuration from another: width (the size
+    knob's value), lr, and a trainer's other grid keys (hp_<key>, table_columns)."""
+    return ["width", "lr", *sorted(c for c in columns if c.startswith("hp_"))]
+
+
+def config_of_row(params: dict, family: str, row: dict) -> dict:
+    """The grid configuration a table row (best.csv, read as text) stands for."""
+    for config in configs(params, family):
+        if all(_same(row.get(column), value) for column, value in table_columns(params, family, config).items()):
+            return config
+    raise KeyError(f"no configuration of models.{family} matches {row}")
+
+
+def _same(cell, value) -> bool:
+    if value is None:
+        return cell in (None, "") or (isinstance(cell, float) and math.isnan(cell))
+    try:
+        return float(cell) == float(value)
+    except (TypeError, ValueError):
+        return str(cell) == str(value)
 
 
 def all_trials(params: dict) -> list[dict]:

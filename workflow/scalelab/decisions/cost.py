@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from scalelab import study
 from scalelab.errors import ScalelabError
 
 TIMING_COLUMNS = ["family", "k", "size", "width", "lr", "seed", "seconds", "device", "device_name", "threads"]
 COST_POINTS = 4  # the largest shards the cost law is fitted on
-CONFIG = ["family", "k", "width", "lr"]
 
 
 def device_hours(timing: pd.DataFrame) -> pd.Series:
@@ -49,9 +49,11 @@ def unit(timing: pd.DataFrame) -> str:
 def per_shard(timing: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     """size, best (hours of one run of the shard's best configuration of best's family, median over
     seeds) and shard (hours of every trial on the shard, every family), largest shard last."""
-    timed = timing.assign(hours=device_hours(timing)).dropna(subset=["hours"])
-    runs = timed.groupby(CONFIG)["hours"].median()
-    keys = [tuple(row[c] for c in CONFIG) for _, row in best.iterrows()]
+    config = ["family", "k", *study.grid_columns(timing.columns)]
+    # A grid key one family lacks is NaN, which never equals itself: a blank value instead.
+    timed = timing.assign(hours=device_hours(timing)).dropna(subset=["hours"]).fillna({c: "" for c in config})
+    runs = timed.groupby(config)["hours"].median()
+    keys = [tuple(row[c] for c in config) for _, row in best.fillna({c: "" for c in config}).iterrows()]
     best_hours = [float(runs.get(key, math.nan)) for key in keys]
     whole = timed.groupby("size")["hours"].sum()
     sizes = best["size"].to_numpy(int)

@@ -19,7 +19,7 @@ import math
 
 import pandas as pd
 
-from scalelab import registry
+from scalelab import registry, study
 from scalelab.decisions import MAX_WIDTH, cost
 
 NOISE_SIGMAS = 2.0  # within this many standard errors of the best: the seeds cannot tell them apart
@@ -30,11 +30,12 @@ def per_shard(trials: pd.DataFrame, family: str, metric: str, widths: list[int])
     the smallest one within the seed noise of it, the noise, and the grid edge the best sits on."""
     ok = trials[(trials["family"] == family) & (trials["status"] == "ok")]
     rows = []
+    by = study.grid_columns(trials.columns)
     for size, shard in ok.groupby("size"):
-        configs = shard.groupby(["width", "lr"]).agg(value=(metric, "median"), params=("params", "first"),
+        configs = shard.groupby(by, dropna=False).agg(value=(metric, "median"), params=("params", "first"),
                                                      n=(metric, "size")).reset_index()
         best = configs.loc[configs["value"].idxmin()]
-        spread = shard.groupby(["width", "lr"])[metric].var(ddof=1).dropna()
+        spread = shard.groupby(by, dropna=False)[metric].var(ddof=1).dropna()
         n_seeds = int(configs["n"].max())
         noise = None
         if n_seeds > 1 and len(spread):

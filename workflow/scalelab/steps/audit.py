@@ -101,6 +101,14 @@ def train_all(tasks: list[tuple], jobs: float) -> list[dict]:
         return list(pool.map(train.run, *zip(*tasks)))
 
 
+def _number(cell: str):
+    """A best.csv cell as its number (None when blank: a trainer's grid may have no lr)."""
+    if cell in ("", None):
+        return None
+    value = float(cell)
+    return int(value) if value.is_integer() and "." not in cell else value
+
+
 def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_dir: str, out_dir: str, out: str,
         jobs: int | None = None, store: str | None = None) -> dict:
     cfg = params["audit"]
@@ -114,10 +122,12 @@ def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_d
     origin = {"train": params["train"], "store": store} if store else None
 
     def task(row: dict, seed: int) -> tuple:  # train.run's arguments for one seed of a chosen config
-        k, width, lr = int(row["k"]), int(row["width"]), float(row["lr"])
+        k, config = int(row["k"]), study.config_of_row(params, row["family"], row)
         shard = study.shard_name(k)
-        return (patient, heldout_dir, info_path, str(Path(shards_dir) / shard), k, row["family"], width, lr, seed,
-                str(Path(out_dir) / shard / row["family"] / study.trial_name(width, lr, seed)), None, origin)
+        # A trainer is told the factor (Trial.patience_factor, {patience_factor}); the loop gets `patient`.
+        return (patient, heldout_dir, info_path, str(Path(shards_dir) / shard), k, row["family"], config, seed,
+                str(Path(out_dir) / shard / row["family"] / study.trial_name(config, seed)), None, origin,
+                cfg["factor"] if study.trainer_kind(params, row["family"]) else 1)
 
     finished = train_all([task(row, seed) for row in chosen for seed in seeds], min(jobs or math.inf, default_jobs(params)))
     rows = []
@@ -127,7 +137,7 @@ def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_d
         before = float(row[metric])
         after = statistics.median(values) if values else None
         rows.append({"family": row["family"], "shard": row["shard"], "k": int(row["k"]), "size": int(row["size"]),
-                     "width": int(row["width"]), "lr": float(row["lr"]), "seeds": seeds, "before": before, "after": after,
+                     "width": _number(row["width"]), "lr": _number(row["lr"]), "seeds": seeds, "before": before, "after": after,
                      **compare(before, after, cfg["threshold"]),
                      "budget_stopped": sum(t["stopped"] == "budget" for t in trials)})
     audit = summarise(rows, metric, cfg["factor"], cfg["threshold"])

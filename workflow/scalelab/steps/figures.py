@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalelab import io
+from scalelab import io, study
 from scalelab.curves import fit, forecast
 from scalelab.decisions import cost
 from scalelab.steps import fit as fit_step
@@ -154,7 +154,7 @@ def val_loss_vs_params(ax, fig, trials: pd.DataFrame):
 
     ok = trials[trials["status"] == "ok"]
     # Per shard and width: the best learning rate's median over seeds.
-    per_config = ok.groupby(["size", "width", "lr"], as_index=False).agg(params=("params", "first"), val_loss=("val_loss", "median"))
+    per_config = ok.groupby(["size", *study.grid_columns(ok.columns)], as_index=False, dropna=False).agg(params=("params", "first"), val_loss=("val_loss", "median"))
     per_width = per_config.groupby(["size", "width"], as_index=False).agg(params=("params", "first"), val_loss=("val_loss", "min"))
     sizes = sorted(per_width["size"].unique())
     norm = mpl.colors.LogNorm(vmin=min(sizes), vmax=max(sizes))

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from scalelab import io
+from scalelab import io, study
 from scalelab.curves import exponents, fit
 from scalelab.errors import ScalelabError
 
@@ -43,8 +43,8 @@ def seed_values(best: pd.DataFrame, trials: pd.DataFrame, metric: str) -> list[n
     """For each best row (a family's chosen configuration on one shard), the metric of each of
     its seeds that trained: the scatter that sizes the noise of that point."""
     ok = trials[trials["status"] == "ok"]
-    key = ["family", "k", "width", "lr"]
-    groups = {k: g[metric].to_numpy(float) for k, g in ok.groupby(key)}
+    key = ["family", "k", *study.grid_columns(trials.columns)]
+    groups = {k: g[metric].to_numpy(float) for k, g in ok.groupby(key, dropna=False)}
     return [groups[tuple(row[c] for c in key)] for _, row in best.iterrows()]
 
 

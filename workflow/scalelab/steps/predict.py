@@ -62,7 +62,7 @@ def predictions(result: dict, largest: int, multipliers: list[float], targets: l
             p, p_ci, width, source = sizing.params_at(trend, m), None, trend["width"], f"smallest within noise ({trend['kind']})"
         else:
             return unknown
-        if width is None:
+        if width is None and family is not None:
             width = sizing.width_for_params(family, p, info["input_shape"], info["n_classes"])
         return {"params": p, "params_ci": p_ci, "width": width,
                 "beyond_grid": bool(grid_params is not None and p > grid_params), "size_from": source}
@@ -124,7 +124,7 @@ def widening(trials: pd.DataFrame, timing: pd.DataFrame, family: str, metric: st
         return None
     ok = trials[(trials["family"] == family) & (trials["status"] == "ok") & (trials["size"] >= start)]
     top, below = sorted(widths)[-1], sorted(widths)[-2]
-    medians = ok.groupby(["size", "width", "lr"])[metric].median().groupby(["size", "width"]).min()
+    medians = ok.groupby(["size", *study.grid_columns(ok.columns)], dropna=False)[metric].median().groupby(["size", "width"]).min()
     gains = {}
     for size in sorted(ok["size"].unique()):
         at = medians.loc[size]
@@ -138,11 +138,16 @@ def widening(trials: pd.DataFrame, timing: pd.DataFrame, family: str, metric: st
     return {"gains": gains, "hours": float(cost.device_hours(mine).sum()) * ratio}
 
 
+def _largest_measured(trials: pd.DataFrame, family: str) -> int | None:
+    counts = trials.loc[trials["family"] == family, "params"].dropna()
+    return int(counts.max()) if len(counts) else None
+
+
 def next_experiment(params: dict, result: dict, trials: pd.DataFrame, timing: pd.DataFrame, laws: dict,
                     costs: dict, prices: dict) -> dict:
     """plan.py's ranking of the next steps for this study, costed by its own timings."""
     family, cfg = result["family"], params["predict"]
-    widths = params["models"][family]["width"]
+    widths = params["models"][family][study.size_key(params, family)]
     widen = widening(trials, timing, family, result["metric"], widths, result["power_law_start"])
     settings = {"best_guess": result["best_guess"], "tolerance": params["fit"]["small_data_tolerance"],
                 "slope_ratio": params["fit"]["small_data_slope"]}
@@ -165,9 +170,12 @@ def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_pat
     largest = int(best["size"].max())
     cfg = params["predict"]
     prices = {k: cfg.get(k) for k in PRICES}
-    module = study.family_module(params, family)
-    widths = params["models"][family]["width"]
-    grid_params = sizing.params_of(module, max(widths), info["input_shape"], info["n_classes"])
+    widths = params["models"][family][study.size_key(params, family)]
+    if study.trainer_kind(params, family) is None:
+        module = study.family_module(params, family)
+        grid_params = sizing.params_of(module, max(widths), info["input_shape"], info["n_classes"])
+    else:  # a trainer's model cannot be built here: its largest measured model, and no width from a count
+        module, grid_params = None, _largest_measured(trials, family)
     targets, chosen = targets_for(cfg, float(best[result["metric"]].iloc[-1]))
     sizes = size_answer(result, trials, family, params["select"]["metric"], widths)
     pred = {"family": family, **predictions(result, largest, cfg["data_multipliers"], targets, module, info,

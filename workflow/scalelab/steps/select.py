@@ -29,6 +29,8 @@ SCORED_SPLITS = ("train", "val", "test")  # what every trial is scored on: its s
 METRICS = [f"{split}_{kind}" for split in SCORED_SPLITS for kind in ("loss", "error", "bits")]
 TRIAL_COLUMNS = ["shard", "k", "size", "family", "width", "lr", "seed", "params", "status", "stopped",
                  "steps", "best_step", "budget"] + METRICS
+OPTIONAL = {"reason": ""}  # why a trial failed (a trainer's exit code, a missing metric); older trials lack it
+
 
 
 def extra_metrics(trials: pd.DataFrame) -> list[str]:
@@ -44,7 +46,8 @@ def select_best(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     ok = trials[trials["status"] == "ok"]
     order = {family: i for i, family in enumerate(dict.fromkeys(trials["family"]))}
     configs = (
-        ok.groupby(["family", "shard", "k", "size", "width", "lr"], as_index=False, sort=False)
+        # dropna=False: a trainer's grid may lack lr (or another family's keys): NaN is a value here
+        ok.groupby(["family", "shard", "k", "size", *study.grid_columns(trials.columns)], as_index=False, sort=False, dropna=False)
         .agg(params=("params", "first"), n_seeds=("seed", "nunique"),
              budget_stopped=("stopped", lambda s: int((s == "budget").sum())),
              **{m: (m, "median") for m in METRICS + extra_metrics(ok) if m in ok})
@@ -69,21 +72,35 @@ def checked_metrics(row: dict, path: Path) -> dict:
     return row
 
 
+def required_metrics(row: dict, names: list[str]) -> dict:
+    """A trial without a metric the study needs (select.metric, fit.metric: a trainer decides what
+    it reports) fails, with the reason in trials.csv; the study goes on without it."""
+    missing = [name for name in names if row["status"] == "ok" and not _finite(study.metric_value(row, name))]
+    if missing:
+        return {**row, "status": "failed", "reason": f"metrics.json has no finite {' or '.join(missing)}"}
+    return row
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def collect(params: dict, trials_dir: str | Path) -> pd.DataFrame:
     """Read the metrics of exactly the trials params.yaml defines (stale folders are ignored)."""
-    rows = []
+    rows, needed = [], list(dict.fromkeys([params["select"]["metric"], params["fit"]["metric"]]))
     for t in study.all_trials(params):
         path = Path(trials_dir) / t["dir"] / "metrics.json"
         if not path.exists():
             raise ScalelabError(f"{path}: missing; run the pipeline (snakemake or dvc repro) so every trial is trained")
-        rows.append(checked_metrics(io.read_json(path), path))
+        rows.append(required_metrics({**OPTIONAL, **checked_metrics(io.read_json(path), path)}, needed))
     trials = pd.DataFrame(rows)
     for split in SCORED_SPLITS:
         trials[f"{split}_bits"] = study.bits(trials[f"{split}_loss"])
     # Families in params.yaml's order, then shards: the order every table and figure uses.
     family_order = {family: i for i, family in enumerate(study.families(params))}
     trials = trials.sort_values(["family", "k"], key=lambda c: c.map(family_order) if c.name == "family" else c, kind="mergesort")
-    return trials[TRIAL_COLUMNS + extra_metrics(trials)].reset_index(drop=True)
+    columns = TRIAL_COLUMNS[:6] + study.grid_columns(trials.columns)[2:] + TRIAL_COLUMNS[6:10] + list(OPTIONAL) + TRIAL_COLUMNS[10:]
+    return trials[columns + extra_metrics(trials)].reset_index(drop=True)
 
 
 def timings(params: dict, trials_dir: str | Path) -> pd.DataFrame:
@@ -93,24 +110,28 @@ def timings(params: dict, trials_dir: str | Path) -> pd.DataFrame:
     for t in study.all_trials(params):
         path = Path(trials_dir) / t["dir"] / "run.json"
         run = io.read_json(path) if path.exists() else {}
-        rows.append({"family": t["family"], "k": t["k"], "size": params["shards"]["base"] ** t["k"], "width": t["width"], "lr": t["lr"],
+        rows.append({"family": t["family"], "k": t["k"], "size": params["shards"]["base"] ** t["k"],
+                     **study.table_columns(params, t["family"], t["config"]),
                      "seed": t["seed"], "seconds": run.get("seconds", math.nan), "device": run.get("device"),
                      "device_name": run.get("device_name"), "threads": run.get("threads")})
-    return pd.DataFrame(rows, columns=cost.TIMING_COLUMNS)
+    frame = pd.DataFrame(rows)
+    hp = [c for c in frame.columns if c.startswith("hp_")]
+    return frame.reindex(columns=cost.TIMING_COLUMNS[:5] + sorted(hp) + cost.TIMING_COLUMNS[5:])
 
 
-def at_grid_edge(best: pd.DataFrame, models: dict) -> list[bool]:
-    """Pure: whether each best row's width is the widest or the narrowest of its family's grid. Such
-    a winner may only be the widest (narrowest) that was tried: the model-size law is censored
-    there, and the summary says so."""
-    edges = {family: (min(spec["width"]), max(spec["width"])) for family, spec in models.items()}
+def at_grid_edge(best: pd.DataFrame, params: dict) -> list[bool]:
+    """Pure: whether each best row's width (size knob) is the widest or the narrowest of its family's
+    grid. Such a winner may only be the widest (narrowest) that was tried: the model-size law is
+    censored there, and the summary says so."""
+    knobs = {family: params["models"][family][study.size_key(params, family)] for family in params["models"]}
+    edges = {family: (min(values), max(values)) for family, values in knobs.items()}
     return [width in edges[family] for family, width in zip(best["family"], best["width"])]
 
 
 def run(params: dict, trials_dir: str, out_dir: str) -> pd.DataFrame:
     trials = collect(params, trials_dir)
     best = select_best(trials, params["select"]["metric"])
-    best["at_grid_edge"] = at_grid_edge(best, params["models"])
+    best["at_grid_edge"] = at_grid_edge(best, params)
     missing = sorted(set(zip(trials["family"], trials["shard"])) - set(zip(best["family"], best["shard"])))
     if missing:
         print(f"scalelab select: every trial of {', '.join(f'{f} {s}' for f, s in missing)} failed; left out", file=sys.stderr)

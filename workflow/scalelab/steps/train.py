@@ -42,7 +42,7 @@ from scalelab import __version__, io, registry, study
 from scalelab.models import count_params
 from scalelab.pool import SHARD_INFO, load_heldout, load_shard
 from scalelab.training import device as devices
-from scalelab.training import loop, store
+from scalelab.training import loop, own_trial, store
 from scalelab.training.loop import Trial, evaluate, resume, train_loop
 from scalelab.training.progress import Progress
 from scalelab.training.stopping import continuable, stopping_rule
@@ -93,10 +93,16 @@ class TrialGroup:
     def sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         return load_sets(self.heldout_dir, self.info, self.info_path, self.shard_dir, self.device)
 
+    @functools.cached_property
+    def indices(self) -> dict[str, np.ndarray]:
+        """A trainer's examples: the shard's, validation's and test's manifest rows (data never loads)."""
+        arrays = load_heldout(self.heldout_dir, self.info, self.info_path)
+        return {"train": load_shard(self.shard_dir)[0], "val": arrays["val_x"], "test": arrays["test_x"]}
+
     def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int,
                     train_cfg: dict | None = None) -> dict:
         """The trial's fingerprint under this group's train settings (or `train_cfg`)."""
-        return self.store.fingerprint(k, family, module, width, lr, seed, self.cfg if train_cfg is None else train_cfg)
+        return self.store.fingerprint(k, family, module, [width, lr], seed, self.cfg if train_cfg is None else train_cfg)
 
 
 def run_family(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k: int, family: str, out_dir: str,
@@ -108,19 +114,20 @@ def run_family(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with TrialGroup(params, heldout_dir, info_path, shard_dir, store_root) as group:
-        return [run_trial(group, k, family, t["width"], t["lr"], t["seed"], out / t["name"])
+        return [run_trial(group, k, family, t["config"], t["seed"], out / t["name"])
                 for t in study.trials_for_shard(params, k, family)]
 
 
 def run(params: dict, heldout_dir: str, info_path: str, shard_dir: str, k: int, family: str,
-        width: int, lr: float, seed: int, out_dir: str, store_root: str | None = None, origin: dict | None = None,
-        gpus: devices.Devices | None = None) -> dict:
+        config: dict, seed: int, out_dir: str, store_root: str | None = None, origin: dict | None = None,
+        patience_factor: float = 1, gpus: devices.Devices | None = None) -> dict:
     """One trial alone: the same bytes as the same trial inside a group. `origin` (the audit's):
     {"train": the original run's train settings, "store": where it trained}: go on from its last
     state when this run would repeat it (continuable), else train from the start. `gpus`: the
-    caller's GPU claim, kept across its runs (else this run claims one and gives it back)."""
+    caller's GPU claim, kept across its runs (else this run claims one and gives it back).
+    `patience_factor`: the audit's, for a trainer (scalelab's loop gets it in params' train section)."""
     with TrialGroup(params, heldout_dir, info_path, shard_dir, store_root, gpus) as group:
-        return run_trial(group, k, family, width, lr, seed, Path(out_dir), origin)
+        return run_trial(group, k, family, config, seed, Path(out_dir), origin, patience_factor)
 
 
 def continue_original(trial: Trial, group: TrialGroup, origin: dict, key: tuple, progress: Progress) -> int:
@@ -131,19 +138,22 @@ def continue_original(trial: Trial, group: TrialGroup, origin: dict, key: tuple,
         return 0
     k, family, _, width, lr, seed = key
     fingerprint = group.fingerprint(*key, train_cfg=origin["train"])
-    path = store.folder(Path(origin["store"]), k, family, study.trial_name(width, lr, seed), fingerprint) / store.FINAL
+    path = store.folder(Path(origin["store"]), k, family, study.trial_name({"width": width, "lr": lr}, seed), fingerprint) / store.FINAL
     step = resume(trial, path, fingerprint, group.device, progress)
     if step:
         progress.line(f"going on from step {step}, where the original run stopped early (same steps up to there)")
     return step
 
 
-def run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, seed: int, out: Path,
-              origin: dict | None = None) -> dict:
-    """One trial of the group into `out`. It seeds torch's global generators and draws from them
-    (a plug-in's dropout does); the caller's random state is put back after it (loop.own_rng)."""
+def run_trial(group: TrialGroup, k: int, family: str, config: dict, seed: int, out: Path,
+              origin: dict | None = None, patience_factor: float = 1) -> dict:
+    """One trial of the group into `out`: scalelab's loop, or the family's own trainer
+    (training/own_trial.py). It seeds torch's global generators and draws from them (a plug-in's dropout
+    does); the caller's random state is put back after it (loop.own_rng)."""
     with loop.own_rng(group.device):
-        return _run_trial(group, k, family, width, lr, seed, out, origin)
+        if study.trainer_kind(group.params, family) is not None:
+            return own_trial.run(group, k, family, config, seed, out, patience_factor)
+        return _run_trial(group, k, family, config["width"], config["lr"], seed, out, origin)
 
 
 def _run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, seed: int, out: Path,
@@ -153,7 +163,7 @@ def _run_trial(group: TrialGroup, k: int, family: str, width: int, lr: float, se
     shard = study.shard_name(k)
     name = f"{shard} (m={group.m}) {family} w{width} lr{lr} s{seed}"
     fingerprint = group.fingerprint(k, family, module, width, lr, seed)
-    work = group.store.work_dir(k, family, study.trial_name(width, lr, seed), fingerprint, out)
+    work = group.store.work_dir(k, family, study.trial_name({"width": width, "lr": lr}, seed), fingerprint, out)
     if work != out and (work / "metrics.json").exists():
         print(f"train {name}: finished before with the same code, settings and data; copied from {work}",
               file=sys.stderr, flush=True)

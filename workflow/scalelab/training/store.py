@@ -30,7 +30,9 @@ import torch
 
 from scalelab import __version__, io, study
 
-TRIAL_FILES = ("history.csv", "model.pt", "run.json", "metrics.json")  # metrics.json last: it marks a finished trial
+# What a finished trial's folder holds, metrics.json last: it marks a finished trial. model.pt is
+# scalelab's loop's; trainer.log a trainer's output (its own files stay in the store, trainer_out/).
+TRIAL_FILES = ("history.csv", "model.pt", "trainer.log", "run.json", "metrics.json")
 CHECKPOINT = ".checkpoint.pt"
 FINAL = ".final.pt"  # the last state of a run that stopped early, for the audit to continue from
 
@@ -58,8 +60,10 @@ class Store:
 
         return hashlib.sha256(b"".join(sha256(f).encode() for f in code_files("train", self.params, family=family))).hexdigest()
 
-    def fingerprint(self, k: int, family: str, module: str, width: int, lr: float, seed: int, train_cfg: dict) -> dict:
-        return {"trial": [k, self.m, family, module, width, lr, seed], "train": train_cfg,
+    def fingerprint(self, k: int, family: str, module: str | None, config: list, seed: int, train_cfg: dict) -> dict:
+        """`config`: the trial's grid values in order ([width, lr] for scalelab's loop); `module`: the
+        family's model module, or how its own trainer runs."""
+        return {"trial": [k, self.m, family, module, *config, seed], "train": train_cfg,
                 "code": self.code(family), **self.inputs}
 
     def work_dir(self, k: int, family: str, name: str, fingerprint: dict, out: Path) -> Path:
@@ -84,8 +88,9 @@ def publish(work: Path, out: Path) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     for name in TRIAL_FILES:
-        with io.atomic_path(out / name) as tmp:
-            shutil.copyfile(work / name, tmp)
+        if (work / name).exists():
+            with io.atomic_path(out / name) as tmp:
+                shutil.copyfile(work / name, tmp)
 
 
 def save_state(path: Path, fingerprint: dict, state: dict) -> None:
