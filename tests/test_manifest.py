@@ -135,7 +135,7 @@ def test_bad_input_is_one_line_naming_the_key_or_file(tmp_path, monkeypatch):
     def fails(*needles, **options):
         one_line_error(lambda: manifest.make_splits(sizes, 0, **options), *needles)
 
-    fails("data.options", "not neither")
+    fails("data.options", "neither is set")
     fails("data.options", "not both", path="m.csv", examples=5)
     fails("data.options.path", "missing.csv", "not found", path="missing.csv")
     Path("empty.csv").write_text("")
@@ -150,6 +150,8 @@ def test_bad_input_is_one_line_naming_the_key_or_file(tmp_path, monkeypatch):
     fails("dup.csv", "id '0'", "rows 0 and 4", path="dup.csv")
     one_line_error(lambda: manifest.make_splits({"pool": 0, "val": 4, "test": 4}, 0, path="m.csv", id="key"),
                    "data.val_size", "data.test_size", "6 rows")
+    Path("ragged.csv").write_text('id,label\n1,x\n2,"y\n')
+    fails("ragged.csv", "cannot be read", path="ragged.csv")
     Path("m.parquet").write_bytes(b"PAR1")
     fails("pip install pyarrow", "data.options.path", path="m.parquet")
 

@@ -81,24 +81,36 @@ def _frame(path: str, named: dict[str, str]):
         except ImportError:
             raise ScalelabError(f"{OPTIONS}.path: {path} is Parquet, which needs pyarrow: pip install pyarrow "
                                 f"(or give a CSV)") from None
-        have = pq.read_schema(path).names
+        header = lambda: pq.read_schema(path).names
         read = lambda: pq.read_table(path, columns=columns).to_pandas().astype(str)
     else:
-        try:
-            have = list(pd.read_csv(path, nrows=0).columns)
-        except pd.errors.EmptyDataError:
-            have = []
+        header = lambda: list(pd.read_csv(path, nrows=0).columns)
         read = lambda: pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+    try:
+        have = header()
+    except pd.errors.EmptyDataError:
+        have = []
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors
+        raise _unreadable(path, exc) from None
     if not have:
         raise ScalelabError(f"{OPTIONS}.path: {path} is empty; give it a header and one row per example")
     for key, column in named.items():
         if column not in have:
             raise ScalelabError(f"{OPTIONS}.{key}: {path} has no column '{column}' (it has {', '.join(map(str, have))}); "
                                 f"name one of them in data.options.{key}")
-    frame = read()
+    try:
+        frame = read()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from None
     if not len(frame):
         raise ScalelabError(f"{OPTIONS}.path: {path} has no rows; add one row per example")
     return frame
+
+
+def _unreadable(path: str, exc: Exception) -> ScalelabError:
+    reason = " ".join(str(exc).split())[:200]
+    return ScalelabError(f"{OPTIONS}.path: {path} cannot be read ({type(exc).__name__}: {reason}); fix the file "
+                         f"(a CSV with a header row, or Parquet)")
 
 
 def read(path: str | None, examples: int | None, id: str, label: str | None, group: str | None) -> Table:
@@ -107,7 +119,7 @@ def read(path: str | None, examples: int | None, id: str, label: str | None, gro
 
     if (path is None) == (examples is None):
         raise ScalelabError(f"{OPTIONS}: give either path: (a CSV or Parquet manifest, one row per example) or "
-                            f"examples: N (rows 0..N-1), {'not both' if path is not None else 'not neither'}")
+                            f"examples: N (rows 0..N-1), {'not both' if path is not None else 'neither is set'}")
     if examples is not None:
         if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
             raise ScalelabError(f"{OPTIONS}.examples: {examples!r} is not a positive whole number of examples")
