@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from scalelab import registry
-from scalelab.datasets import (PoolTooSmall, cifar10, digits, mnist1d, speech, text_chars, text_words,
+from scalelab.datasets import (PoolTooSmall, cifar10, digits, manifest, mnist1d, speech, text_chars, text_words,
                                translation)
 from test_cifar import archive_bytes, cifar_members
 from test_speech import tone, write_wav
 from test_translation import shifted, write_catalogs
 
 WORDS = ["open", "file", "save", "close", "red", "blue", "green", "window", "print", "copy", "cat", "dog"]
-COVERED = {"mnist1d", "digits", "text_chars", "text_words", "translation", "speech", "cifar10"}
+COVERED = {"mnist1d", "digits", "text_chars", "text_words", "translation", "speech", "cifar10", "manifest"}
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -147,6 +147,15 @@ def test_translation_grows_in_place(mo_catalogs):
                                                            catalogs=mo_catalogs), 40)
     small, big = runs[40]["pool_info"]["catalogs"], runs[160]["pool_info"]["catalogs"]
     assert small == big[:len(small)] and len(small) < len(big)  # the pool's catalogs: in pool_info, not info
+
+
+def test_manifest_grows_in_place(tmp_path):
+    """Catches a manifest split whose held-out sets or classes depend on the pool drawn (the rest of
+    its appending guarantees are in test_manifest.py)."""
+    path = tmp_path / "m.csv"
+    path.write_text("id,label,g\n" + "".join(f"r{i},{'xyz'[i % 3]},{i // 4}\n" for i in range(400)))
+    grows_in_place(lambda n: manifest.make_splits({"pool": n, "val": 30, "test": 30}, seed=0, path=str(path),
+                                                  label="label", group="g"), 60)
 
 
 # -- speech: held out by whole speaker ---------------------------------------------------------

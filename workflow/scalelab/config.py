@@ -153,6 +153,9 @@ def _check_pool_can_hold(params: dict, source: str) -> None:
     here, and a dataset that holds data out its own way learns its size only by drawing."""
     if params["data"]["dataset"] not in registry.BUILTIN["dataset"]:
         return
+    if params["data"]["dataset"] == "manifest":
+        _check_manifest_can_hold(params, source)
+        return
     module = registry.load("dataset", params["data"]["dataset"])
     available = getattr(module, "AVAILABLE", None)
     if available is None or hasattr(module, "make_splits"):
@@ -167,6 +170,25 @@ def _check_pool_can_hold(params: dict, source: str) -> None:
         fix = f"drop exponents above {fits}" if fits is not None else "lower data.val_size and data.test_size"
         raise ScalelabError(f"{source}: shards.exponents: the largest shard ({base}^{k} = {base**k}) needs more examples than "
                             f"'{data['dataset']}' has: {available} in all, {pool} for the pool after validation and test; {fix}")
+
+
+def _check_manifest_can_hold(params: dict, source: str) -> None:
+    """The manifest dataset reads its file once here, through the split it draws by, so a missing
+    file, a missing column or too few rows for the largest shard stops the study before any job."""
+    from scalelab.datasets import manifest
+    from scalelab.steps import prepare
+    from scalelab.steps.shard import largest_exponent
+
+    data = params["data"]
+    options = data.get("options") or {}
+    prepare.check_options(manifest.make_splits, "manifest", options)
+    pool, where = manifest.pool_side(options, data["val_size"], data["test_size"])
+    base, k = params["shards"]["base"], max(params["shards"]["exponents"])
+    if base**k > pool:
+        fits = largest_exponent(base, pool)
+        fix = f"drop exponents above {fits} or add rows" if fits is not None else "lower data.val_size and data.test_size or add rows"
+        raise ScalelabError(f"{source}: shards.exponents: the largest shard ({base}^{k} = {base**k}) needs more examples than "
+                            f"{where} holds for the pool ({pool} after validation and test); {fix}")
 
 
 def load(path: str | Path = "params.yaml", root: str | Path | None = None) -> dict:

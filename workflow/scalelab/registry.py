@@ -31,6 +31,7 @@ BUILTIN = {
         "text_words": "scalelab.datasets.text_words",
         "translation": "scalelab.datasets.translation",
         "speech": "scalelab.datasets.speech",
+        "manifest": "scalelab.datasets.manifest",
     },
     "model": {
         "cnn1d": "scalelab.models.cnn1d",

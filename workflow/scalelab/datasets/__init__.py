@@ -54,8 +54,9 @@ scored (translation.py: x [n, 2, L] holds the source and the decoder's input).
 speech.py: x float32 [n, frames, mel bins] (log-mel features of one utterance), y int64 [n, L]
 its transcript's characters, padded with -100; id 0 is the CTC blank (models/speech_ds2.py).
 
-Built-ins: mnist1d, digits, text_chars, text_words, cifar10, translation, speech; add your own by naming its module
-path in params.yaml (data.dataset).
+Built-ins: mnist1d, digits, text_chars, text_words, cifar10, translation, speech, manifest (row
+numbers of data on disk: manifest.py); add your own by naming its module path in params.yaml
+(data.dataset).
 """
 
 from __future__ import annotations
