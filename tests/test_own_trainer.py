@@ -139,7 +139,7 @@ def test_sigterm_checkpoints_and_the_rerun_resumes_to_the_same_metrics(tmp_path,
     saved = json.loads(next((study / "store").rglob("state.json")).read_text())["step"]
     assert 1 <= saved < 4 and "SIGTERM" in err
     resumed = subprocess.run([*args, "--out-dir", "out", "--store", "store"], cwd=study, env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0 and f"resumed at step {saved}" in resumed.stderr
+    assert resumed.returncode == 0 and f"resumed at step {saved}" in resumed.stdout + resumed.stderr
     clean = subprocess.run([*args, "--out-dir", "clean", "--store", "other"], cwd=study, env=env, capture_output=True, text=True)
     assert clean.returncode == 0 and "resumed" not in clean.stderr
     name = "w8-depth1-modeslow-s0"

@@ -264,7 +264,11 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help='"cpu" or "cuda:N"')
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    return p.parse_args(argv)
+    p.add_argument("--patience-factor", type=float, default=1.0,
+                   help="multiply --patience and --epochs: how a convergence check asks for a longer run")
+    args = p.parse_args(argv)
+    args.patience, args.epochs = (math.ceil(v * args.patience_factor) for v in (args.patience, args.epochs))
+    return args
 
 
 def main(argv=None) -> int:

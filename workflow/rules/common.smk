@@ -29,8 +29,10 @@ def code(step, family=None):
 
 
 def data(step):
-    """The data files `step` reads by name from params.yaml (a manifest): editing one reruns it."""
-    return data_files(step, config)
+    """The data files `step` reads by name from params.yaml (a manifest). ancient(): appending rows
+    (new data bought) must not rerun the steps done (their rows are unchanged; a new shard reads the
+    new rows); after editing rows already used, force them (snakemake --forcerun prepare)."""
+    return [ancient(f) for f in data_files(step, config)]
 
 
 def step_params(step):

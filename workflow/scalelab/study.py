@@ -124,6 +124,12 @@ def grid_columns(columns) -> list[str]:
     return ["width", "lr", *sorted(c for c in columns if c.startswith("hp_"))]
 
 
+def comparable(frame, columns: list[str]):
+    """A table with NaN in `columns` (a grid key its family lacks) as "": NaN never equals itself,
+    so a row's configuration could not be looked up by its values."""
+    return frame.fillna({c: "" for c in columns if c in frame.columns})
+
+
 def config_of_row(params: dict, family: str, row: dict) -> dict:
     """The grid configuration a table row (best.csv, read as text) stands for."""
     for config in configs(params, family):

@@ -50,10 +50,9 @@ def per_shard(timing: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
     """size, best (hours of one run of the shard's best configuration of best's family, median over
     seeds) and shard (hours of every trial on the shard, every family), largest shard last."""
     config = ["family", "k", *study.grid_columns(timing.columns)]
-    # A grid key one family lacks is NaN, which never equals itself: a blank value instead.
-    timed = timing.assign(hours=device_hours(timing)).dropna(subset=["hours"]).fillna({c: "" for c in config})
+    timed = study.comparable(timing.assign(hours=device_hours(timing)).dropna(subset=["hours"]), config)
     runs = timed.groupby(config)["hours"].median()
-    keys = [tuple(row[c] for c in config) for _, row in best.fillna({c: "" for c in config}).iterrows()]
+    keys = [tuple(row[c] for c in config) for _, row in study.comparable(best, config).iterrows()]
     best_hours = [float(runs.get(key, math.nan)) for key in keys]
     whole = timed.groupby("size")["hours"].sum()
     sizes = best["size"].to_numpy(int)

@@ -47,10 +47,19 @@ def audit_train_config(train_cfg: dict, factor: float) -> dict:
     return cfg
 
 
-def targets(best: list[dict], exponents: list[int]) -> list[dict]:
-    """Pure: the best rows to re-train: each family's on the audited shards (study.audited_exponents)."""
+def can_wait_longer(params: dict, family: str) -> bool:
+    """Whether a longer run of the family can be asked for: scalelab's loop, a trainer function
+    that stops through trial.report (models.<family>.patience, scaled), or a command that takes
+    {patience_factor}. Any other trainer would train the same run again: nothing to compare."""
+    spec, kind = params["models"][family], study.trainer_kind(params, family)
+    return kind is None or (kind == "trainer" and "patience" in spec) or (kind == "command" and "{patience_factor}" in spec["command"])
+
+
+def targets(best: list[dict], exponents: list[int], families: list[str] | None = None) -> list[dict]:
+    """Pure: the best rows to re-train: each family's (of `families`, default all) on the audited
+    shards (study.audited_exponents)."""
     rows = []
-    for family in dict.fromkeys(r["family"] for r in best):
+    for family in dict.fromkeys(r["family"] for r in best if families is None or r["family"] in families):
         rows += sorted((r for r in best if r["family"] == family and int(r["k"]) in exponents), key=lambda r: int(r["k"]))
     return rows
 
@@ -116,7 +125,11 @@ def run(params: dict, best_path: str, heldout_dir: str, info_path: str, shards_d
     patient = copy.deepcopy(params)
     patient["train"] = audit_train_config(params["train"], cfg["factor"])
     seeds = list(params["grid"]["seed"])
-    chosen = targets(read_best(best_path), study.audited_exponents(params))
+    patient_families = [f for f in study.families(params) if can_wait_longer(params, f)]
+    for family in sorted(set(params["models"]) - set(patient_families)):
+        print(f"audit: {family} not audited: its trainer cannot be asked for a longer run (give it patience:, "
+              "or pass {patience_factor} to its command)", file=sys.stderr)
+    chosen = targets(read_best(best_path), study.audited_exponents(params), patient_families)
     # The longer run repeats the original step for step until it stopped: it goes on from the
     # original's last state in the store where there is one (same bytes, a fraction of the time).
     origin = {"train": params["train"], "store": store} if store else None

@@ -32,8 +32,11 @@ MIN_SIZE_LAW_SHARDS = 3  # a line through 2 points has no residuals, so no inter
 THETA_PREFIX = "theta"  # bootstrap rows: each row's law, then its parameters theta0, theta1, ... (empty beyond its count)
 
 
-def best_guess(metric: str, n_classes: int) -> float:
-    """Error of guessing without data: 1 - 1/K for error, ln K nats (log2 K bits) for cross-entropy."""
+def best_guess(metric: str, n_classes: int) -> float | None:
+    """Error of guessing without data: 1 - 1/K for error, ln K nats (log2 K bits) for cross-entropy;
+    None when the classes are unknown (a manifest without labels: its trainer knows them)."""
+    if n_classes < 2:
+        return None
     if metric.endswith("_error"):
         return 1.0 - 1.0 / n_classes
     return math.log2(n_classes) if metric.endswith("_bits") else math.log(n_classes)
@@ -42,10 +45,10 @@ def best_guess(metric: str, n_classes: int) -> float:
 def seed_values(best: pd.DataFrame, trials: pd.DataFrame, metric: str) -> list[np.ndarray]:
     """For each best row (a family's chosen configuration on one shard), the metric of each of
     its seeds that trained: the scatter that sizes the noise of that point."""
-    ok = trials[trials["status"] == "ok"]
     key = ["family", "k", *study.grid_columns(trials.columns)]
-    groups = {k: g[metric].to_numpy(float) for k, g in ok.groupby(key, dropna=False)}
-    return [groups[tuple(row[c] for c in key)] for _, row in best.iterrows()]
+    ok = study.comparable(trials[trials["status"] == "ok"], key)
+    groups = {k: g[metric].to_numpy(float) for k, g in ok.groupby(key)}
+    return [groups[tuple(row[c] for c in key)] for _, row in study.comparable(best, key).iterrows()]
 
 
 def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes: int) -> tuple[dict, pd.DataFrame]:
