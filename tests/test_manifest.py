@@ -5,6 +5,7 @@ manifest, never loaded. Validation and test take whole groups, and rows appended
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,10 @@ from scalelab import config, registry
 from scalelab.datasets import IGNORE, PoolTooSmall, manifest
 from scalelab.errors import ScalelabError
 from scalelab.steps import prepare
+
+
+# A trainer that never runs here: a manifest study's families must bring their own (config.py).
+OWN_MODELS = {"own": {"command": f"{sys.executable} -c pass {{out}} {{width}}", "width": [8]}}
 
 
 def write_rows(path: Path, rows: list[dict], append: bool = False) -> None:
@@ -102,35 +107,45 @@ def test_appended_rows_extend_the_pool_and_change_nothing_drawn(tmp_path):
     assert (left_out >= 300).any() and groups_of(path, left_out) <= held_groups
 
 
-def test_examples_n_is_the_plain_contract(tmp_path):
-    """Catches `examples: N` cut otherwise than a plain dataset: validation rows 0..val_size-1, then
-    test, then the pool, in order."""
-    made = prepare.draw(data_cfg({"examples": 100}, val=10, test=20), 30)
-    assert same(made["val"][0], np.arange(10, dtype=np.int64)) and same(made["test"][0], np.arange(10, 30, dtype=np.int64))
-    assert same(made["pool"][0], np.arange(30, 60, dtype=np.int64)) and not made["pool"][1].any()
+def test_examples_n_holds_out_random_rows_of_the_block_and_pools_the_rest_in_order(tmp_path):
+    """Catches `examples: N` held out from anywhere but the fixed block (appending would then
+    change validation), validation and test overlapping, or a pool out of row order."""
+    made = prepare.draw(data_cfg({"examples": 200}, val=10, test=20), 30)
+    val, test, pool = (made[s][0] for s in ("val", "test", "pool"))
+    block = manifest.BLOCK_FACTOR * 30
+    assert len(val) == 10 and len(test) == 20 and not set(val) & set(test) and max(*val, *test) < block
+    assert list(val) != list(range(10))  # a seeded draw, not the first rows
+    rest = [i for i in range(200) if i not in set(val) | set(test)]
+    assert list(pool) == rest[:30] and not made["pool"][1].any()
     assert made["n_classes"] == 1 and made["info"]["manifest"] is None
     with pytest.raises(PoolTooSmall) as short:
-        prepare.draw(data_cfg({"examples": 100}, val=10, test=20), 71)
-    assert short.value.available == 70
+        prepare.draw(data_cfg({"examples": 200}, val=10, test=20), 171)
+    assert short.value.available == 170
+    other = prepare.draw({**data_cfg({"examples": 200}, val=10, test=20), "seed": 1}, 0)
+    assert list(other["val"][0]) != list(val)  # data.seed draws the held-out rows
 
 
 def test_labels_are_class_ids_of_the_held_out_labels(tmp_path):
     """Catches class ids that shift when rows are appended (numbered over the whole file) and a
     pool label that validation and test never show trained on as if it were a class."""
     path = tmp_path / "m.csv"
-    rows = [{"id": i, "label": label} for i, label in enumerate(["10", "9", "10", "9", "2", "10", "77", "9"])]
-    write_rows(path, rows)
-    made = prepare.draw(data_cfg({"path": str(path), "label": "label"}, val=2, test=3), 3)
-    assert made["info"]["classes"] == ["2", "9", "10"] and made["n_classes"] == 3
-    assert list(made["val"][1]) == [2, 1] and list(made["test"][1]) == [2, 1, 0]
-    assert list(made["pool"][1]) == [2, IGNORE, 1]
+    labels = ["10", "9", "10", "9", "2", "10", "77", "9", "10", "2"]
+    write_rows(path, [{"id": i, "label": label} for i, label in enumerate(labels)])
+    made = prepare.draw(data_cfg({"path": str(path), "label": "label", "heldout_block": 8}, val=3, test=3), 4)
+    held = [labels[i] for i in (*made["val"][0], *made["test"][0])]
+    classes = sorted(set(held), key=int)  # numerically: "10" after "9"
+    assert made["info"]["classes"] == classes and made["n_classes"] == len(classes)
+    for split in ("val", "test", "pool"):
+        rows, ids = made[split]
+        assert list(ids) == [classes.index(labels[i]) if labels[i] in classes else IGNORE for i in rows]
+    assert "77" not in classes or IGNORE not in made["pool"][1]
 
 
 def test_bad_input_is_one_line_naming_the_key_or_file(tmp_path, monkeypatch):
     """Catches a pandas traceback, a KeyError or a silent wrong split for each mistake a user makes
     in a manifest: each is one line naming the file or params key and the fix."""
     monkeypatch.chdir(tmp_path)
-    sizes = {"pool": 0, "val": 2, "test": 2}
+    sizes = {"pool": 0, "val": 1, "test": 1}
 
     def fails(*needles, **options):
         one_line_error(lambda: manifest.make_splits(sizes, 0, **options), *needles)
@@ -149,7 +164,9 @@ def test_bad_input_is_one_line_naming_the_key_or_file(tmp_path, monkeypatch):
     write_rows(Path("dup.csv"), [{"id": i % 4, "label": "x"} for i in range(6)])
     fails("dup.csv", "id '0'", "rows 0 and 4", path="dup.csv")
     one_line_error(lambda: manifest.make_splits({"pool": 0, "val": 4, "test": 4}, 0, path="m.csv", id="key"),
-                   "data.val_size", "data.test_size", "6 rows")
+                   "data.options.heldout_block", "first 32 rows", "holds 6")
+    one_line_error(lambda: manifest.make_splits({"pool": 0, "val": 4, "test": 4}, 0, path="m.csv", id="key", heldout_block=6),
+                   "data.val_size", "data.test_size", "first 6 rows")
     Path("ragged.csv").write_text('id,label\n1,x\n2,"y\n')
     fails("ragged.csv", "cannot be read", path="ragged.csv")
     Path("m.parquet").write_bytes(b"PAR1")
@@ -163,13 +180,16 @@ def test_params_validation_refuses_a_shard_the_manifest_cannot_fill(tmp_path, mo
     write_rows(tmp_path / "m.csv", speech_rows(0, 1200))
     params = tiny_params()  # val 512, test 512, exponents up to 11
     params["data"].update(dataset="manifest", options={"path": "m.csv"})
-    one_line_error(lambda: config.validate(params), "shards.exponents", "2^11 = 2048", "m.csv", "(176 after",
-                   "drop exponents above 7")
+    params["models"] = OWN_MODELS
+    one_line_error(lambda: config.validate(params), "data.options.heldout_block", "4096 rows", "holds 1200")
+    params["data"]["options"]["heldout_block"] = 1200
+    one_line_error(lambda: config.validate(params), "shards.exponents", "2^11 = 2048", "m.csv", "after validation and test",
+                   "drop exponents above")
     params["shards"]["exponents"] = [5, 6, 7]
     assert config.validate(params) is params
     params["data"]["options"] = {"path": "gone.csv"}
     one_line_error(lambda: config.validate(params), "data.options.path", "gone.csv")
-    params["data"]["options"] = {"path": "m.csv", "ids": "id"}
+    params["data"]["options"] = {"path": "m.csv", "ids": "id", "heldout_block": 1200}
     one_line_error(lambda: config.validate(params), "data.options.ids")
 
 
@@ -186,6 +206,7 @@ def test_prepare_and_shard_through_the_cli_are_append_stable(tmp_path):
     params = tiny_params()
     params["data"].update(dataset="manifest", options={"path": "manifest.csv", "group": "speaker"}, val_size=20, test_size=20)
     params["shards"]["exponents"] = [4, 5, 6]
+    params["models"] = OWN_MODELS
     study = copy_project(tmp_path / "study", params)
     write_rows(study / "manifest.csv", speech_rows(0, 200))
     steps = [["prepare", "--heldout-dir", "data/heldout", "--info", "data/pool.json"]]

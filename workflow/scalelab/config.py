@@ -182,7 +182,7 @@ def _check_manifest_can_hold(params: dict, source: str) -> None:
     data = params["data"]
     options = data.get("options") or {}
     prepare.check_options(manifest.make_splits, "manifest", options)
-    pool, where = manifest.pool_side(options, data["val_size"], data["test_size"])
+    pool, where = manifest.pool_side(options, data["val_size"], data["test_size"], data["seed"])
     base, k = params["shards"]["base"], max(params["shards"]["exponents"])
     if base**k > pool:
         fits = largest_exponent(base, pool)

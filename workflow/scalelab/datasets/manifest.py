@@ -10,23 +10,24 @@ x is the manifest's 0-based row numbers (int64 [n]), y the class id of each row'
 a label column). Class ids follow the sorted labels of the validation and test rows (numerically
 when all are integers); a pool row with a label held-out data never shows is -100 (not scored).
 
-The split is a pure function of the file's rows in order, val_size and test_size:
-- Rows are taken in file order; without a group column each row is its own group.
-- Walking the rows, a group's side is decided at its first row: while validation holds fewer
-  than val_size rows a new group goes to validation, then while test holds fewer than test_size
-  rows it goes to test, and every later new group goes to the pool.
-- The held-out block ends at the row where test's quota is filled. A row of a validation or test
-  group joins its set only inside that block; rows of those groups after it are left out of
-  every set (counted in pool_info). So validation and test take whole groups (a big group can
-  take them a little past their sizes; pool.json records the real counts), no group is on two
-  sides, and rows appended later never change the held-out sets.
-- The pool is every other row in file order; a shard of m is its first m rows.
+The split is a pure function of the file's rows in order, val_size, test_size, data.seed and
+heldout_block:
+- Without a group column each row is its own group.
+- Validation and test are drawn from the held-out block: the manifest's first heldout_block rows
+  (data.options.heldout_block, default 4 x (val_size + test_size); the file must hold that many).
+  The groups that appear in the block are put in a seeded random order; validation takes them in
+  that order until it holds at least val_size of their rows in the block, then test until it holds
+  test_size. So validation and test take whole groups (a big group can take them a little past
+  their sizes; pool.json records the real counts), and no group is on two sides.
+- Rows of held-out groups after the block are left out of every set (pool_info counts them); a
+  larger block leaves out fewer of them, at the price of a longer fixed prefix.
+- The pool is every row of every other group, in file order; a shard of m is its first m rows.
 
 So rows appended at the END of the manifest (new data bought) extend the pool at its end, and
-validation, test and every existing shard stay byte-identical. The seed is not used: no shuffle
-could be append-stable. The file's order IS the order the data arrives in, so a manifest sorted
-by class, speaker or date must be shuffled once by the user before the study starts (and only
-appended to afterwards), or validation and test would hold only its first classes or speakers.
+validation, test and every existing shard stay byte-identical. The file's order IS the order the
+data arrives in: a shard is a prefix of it, so a manifest sorted by class, speaker or date must
+be shuffled once by the user before the study starts (and only appended to afterwards), or the
+small shards would hold only its first classes or speakers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from scalelab.errors import ScalelabError
 from . import IGNORE, PoolTooSmall
 
 OPTIONS = "params.yaml: data.options"
+BLOCK_FACTOR = 4  # the held-out block's default size, in multiples of val_size + test_size
 PARQUET = (".parquet", ".pq")
 
 
@@ -141,35 +143,46 @@ def read(path: str | None, examples: int | None, id: str, label: str | None, gro
     return Table(path, len(frame), codes, labels)
 
 
-def split(table: Table, val: int, test: int) -> Split:
-    """The one rule (module docstring) that decides every row's side. Only the held-out block is
-    walked row by row; the rest is decided in one vectorised step, so a long manifest is quick."""
+def block_size(val: int, test: int, block: int | None) -> int:
+    """The held-out block: data.options.heldout_block rows, by default BLOCK_FACTOR x (val + test)."""
+    return int(block) if block is not None else BLOCK_FACTOR * (val + test)
+
+
+def split(table: Table, val: int, test: int, seed: int = 0, block: int | None = None) -> Split:
+    """The one rule (module docstring) that decides every row's side."""
+    size = block_size(val, test, block)
+    if table.n < size:
+        raise ScalelabError(f"{OPTIONS}.heldout_block: validation and test are drawn from the manifest's first {size} rows "
+                            f"({'heldout_block' if block is not None else f'{BLOCK_FACTOR} x (val_size + test_size)'}), "
+                            f"but {table.source} holds {table.n}; set heldout_block to at most {table.n}, lower "
+                            f"data.val_size or data.test_size, or add rows")
     codes = table.groups if table.groups is not None else np.arange(table.n, dtype=np.int64)
-    side: dict[int, int] = {}  # group code -> 0 validation, 1 test
-    rows: tuple[list[int], list[int]] = ([], [])
-    block = 0 if val <= 0 and test <= 0 else None
-    for i in range(table.n) if block is None else ():
-        s = side.setdefault(int(codes[i]), 0 if len(rows[0]) < val else 1)
-        rows[s].append(i)
-        if len(rows[0]) >= val and len(rows[1]) >= test:
-            block = i + 1
-            break
-    if block is None:
-        raise ScalelabError(f"params.yaml: data.val_size, data.test_size: {table.source} holds {table.n} rows, too few "
-                            f"to fill validation ({val}) and test ({test}) with whole groups ({len(rows[0])} and "
-                            f"{len(rows[1])} filled); lower data.val_size or data.test_size, or add rows")
-    rest = np.arange(block, table.n, dtype=np.int64)
-    held = np.isin(codes[block:], np.fromiter(side, dtype=np.int64, count=len(side)))
-    return Split(np.asarray(rows[0], dtype=np.int64), np.asarray(rows[1], dtype=np.int64), rest[~held], rest[held],
-                 block, len(side))
+    inside = codes[:size]
+    groups = np.unique(inside)  # codes number groups by first appearance: those in the block never change
+    counts = np.bincount(inside, minlength=int(groups.max()) + 1)[groups]
+    order = np.random.default_rng(seed).permutation(len(groups))
+    taken = np.cumsum(counts[order])
+    n_val = int(np.searchsorted(taken, val)) + 1  # groups until validation holds >= val rows
+    n_test = int(np.searchsorted(taken, taken[n_val - 1] + test)) + 1 if n_val <= len(groups) else len(groups) + 1
+    if n_test > len(groups):
+        raise ScalelabError(f"params.yaml: data.val_size, data.test_size: the first {size} rows of {table.source} hold "
+                            f"{len(groups)} groups ({int(counts.sum())} rows), too few to fill validation ({val}) and test "
+                            f"({test}) with whole groups; lower them, or raise data.options.heldout_block")
+    val_groups, test_groups = groups[order[:n_val]], groups[order[n_val:n_test]]
+    rows = np.arange(table.n, dtype=np.int64)
+    in_val, in_test = np.isin(inside, val_groups), np.isin(inside, test_groups)
+    held = np.isin(codes, np.concatenate([val_groups, test_groups]))
+    after = rows >= size
+    return Split(rows[:size][in_val], rows[:size][in_test], rows[~held], rows[held & after], size, n_test)
 
 
-def pool_side(options: dict, val: int, test: int) -> tuple[int, str]:
+def pool_side(options: dict, val: int, test: int, seed: int = 0) -> tuple[int, str]:
     """How many rows the pool can supply, and where they come from: params validation checks the
     largest shard against it before any job starts."""
-    options = {"path": None, "examples": None, "id": "id", "label": None, "group": None, **(options or {})}
+    options = {"path": None, "examples": None, "id": "id", "label": None, "group": None, "heldout_block": None, **(options or {})}
+    block = options.pop("heldout_block")
     table = read(**options)
-    return len(split(table, val, test).pool), table.source
+    return len(split(table, val, test, seed, block).pool), table.source
 
 
 def classes_of(labels: np.ndarray) -> list[str]:
@@ -193,10 +206,10 @@ def class_ids(labels: np.ndarray | None, rows: np.ndarray, classes: list[str]) -
 
 
 def make_splits(sizes: dict[str, int], seed: int, path: str | None = None, examples: int | None = None,
-                id: str = "id", label: str | None = None, group: str | None = None) -> dict:
-    """Form 2 of the dataset contract (datasets/__init__.py); `seed` is unused (module docstring)."""
+                id: str = "id", label: str | None = None, group: str | None = None, heldout_block: int | None = None) -> dict:
+    """Form 2 of the dataset contract (datasets/__init__.py)."""
     table = read(path, examples, id, label, group)
-    cut = split(table, sizes["val"], sizes["test"])
+    cut = split(table, sizes["val"], sizes["test"], seed, heldout_block)
     if len(cut.pool) < sizes["pool"]:
         raise PoolTooSmall(len(cut.pool), "examples", f"{table.source}: {table.n} rows, {len(cut.left_out)} left out")
     pool = cut.pool[: sizes["pool"]]
