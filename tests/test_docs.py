@@ -67,16 +67,6 @@ def test_the_readmes_test_command_is_what_ci_runs():
     assert re.search(r"^ {4}make test\b", (ROOT / "README.md").read_text(), re.M)
 
 
-def test_the_docs_plugin_examples_are_the_readmes():
-    """Catches docs/plugins.md drifting from the README's plug-in examples, which
-    tests/test_plugins.py runs: the docs must show the code that is tested."""
-    def blocks(text):
-        return re.findall(r"```python\n(.*?)```", text, re.S)
-    readme = blocks((ROOT / "README.md").read_text())
-    docs = blocks((ROOT / "docs" / "plugins.md").read_text())
-    assert docs[:2] == [b for b in readme if "def make(" in b or "def build(" in b]
-
-
 def test_no_run_history_on_the_front_page_or_the_docs():
     """Catches dates and machine names creeping back into the README or docs/: when and where a
     run was made belongs in bench/README.md, beside the measurement."""

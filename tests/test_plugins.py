@@ -1,5 +1,5 @@
 """A user's own dataset and model, named by import path in params.yaml, without touching scalelab.
-The modules are the README's examples, read out of README.md so the README stays true."""
+The modules are the examples of docs/plugins.md, read out of it so the page stays true."""
 
 import json
 import re
@@ -13,25 +13,25 @@ from scalelab import config, registry
 from scalelab import pipeline as steps
 
 
-def readme_plugin(name: str) -> str:
-    """The code block that follows the README's mention of plugins/<name>.py."""
-    text = (ROOT / "README.md").read_text()
+def docs_plugin(name: str) -> str:
+    """The code block that follows docs/plugins.md's mention of plugins/<name>.py."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
     after = text[text.index(f"`plugins/{name}.py`"):]
     return re.search(r"```python\n(.*?)```", after, re.S).group(1)
 
 
 def plugin_study(tmp_path, params) -> Path:
-    """A study of the README's plug-in dataset and family (family `wide`)."""
+    """A study of docs/plugins.md's plug-in dataset and family (family `wide`)."""
     params["data"]["dataset"] = "plugins.gauss"
     params["models"] = {"wide": {"module": "plugins.wide_mlp", "width": [16], "lr": [0.01]}}
     study = copy_project(tmp_path, params)
     (study / "plugins").mkdir()
     for name in ("gauss", "wide_mlp"):
-        (study / "plugins" / f"{name}.py").write_text(readme_plugin(name))
+        (study / "plugins" / f"{name}.py").write_text(docs_plugin(name))
     return study
 
 
-def test_readme_plugins_run_a_trial(tmp_path, params):
+def test_docs_plugins_run_a_trial(tmp_path, params):
     study = plugin_study(tmp_path, params)
 
     assert cli("check", cwd=study).returncode == 0

@@ -161,3 +161,26 @@ def test_a_cancelled_trial_is_resubmitted_and_resumes_from_its_checkpoint(tmp_pa
     assert proc.returncode == 0, proc.stderr
     for name in ("metrics.json", "history.csv", "model.pt"):
         assert (study / trial / name).read_bytes() == (study / "straight" / name).read_bytes(), name
+
+
+def test_the_worked_example_runs_its_own_command_in_slurm_jobs(tmp_path, cluster):
+    """Catches a user's command that runs locally but not in a SLURM job (its placeholders' paths,
+    `python` on the job's PATH, the granted device), and its trials leaving SLURM's jobs."""
+    import pandas as pd
+    from test_example_study import example_study, tiny_example_params
+
+    params = tiny_example_params()
+    params["shards"]["exponents"] = [5, 6, 7]
+    params["train"]["device"] = "auto"  # the GPU SLURM grants if torch can use it, else CPU
+    study = example_study(tmp_path, params, extra=("profiles", "slurm"))
+    cmd, env = profile_run(cluster, study, "results/tables/best.csv")
+    proc = run(cmd, study, check=False, timeout=STUDY_TIMEOUT + 30, env=env)
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}\n{cluster.logs()}"
+    trials = pd.read_csv(study / "results/tables/trials.csv", keep_default_na=False)
+    assert len(trials) == 6 and set(trials["status"]) == {"ok"}, trials[["shard", "width", "reason"]]
+    jobs = {json.loads(p.read_text())["slurm_job_id"] for p in trial_dirs_of(study, "run.json")}
+    assert None not in jobs and len(jobs) >= 1
+
+
+def trial_dirs_of(study: Path, name: str) -> list[Path]:
+    return sorted((study / "results/trials").glob(f"*/*/*/{name}"))

@@ -74,7 +74,7 @@ def validate(params: Any, source: str = "params.yaml", root: str | Path | None =
             registry.check("model", study.family_module(params, family), key=f"models.{family}", root=root)
     _check_data_suits_families(params, source)
 
-    _check_pool_can_hold(params, source)
+    _check_pool_can_hold(params, source, root)
     train = params["train"]
     if train["precision"] == "bf16" and train["device"] == "cpu":
         raise ScalelabError(f"{source}: train.precision: bf16 runs on CUDA GPUs only and train.device is cpu; "
@@ -147,14 +147,14 @@ def _check_not_legacy(params: dict, source: str) -> None:
             f"again on other examples; to accept, run `scalelab migrate` (it deletes those keys), then rerun the study")
 
 
-def _check_pool_can_hold(params: dict, source: str) -> None:
+def _check_pool_can_hold(params: dict, source: str, root: str | Path | None = None) -> None:
     """A built-in dataset of known size must hold the largest shard beside validation and test.
     The others are checked when the shard is drawn (shard.too_large): a plug-in is not imported
     here, and a dataset that holds data out its own way learns its size only by drawing."""
     if params["data"]["dataset"] not in registry.BUILTIN["dataset"]:
         return
     if params["data"]["dataset"] == "manifest":
-        _check_manifest_can_hold(params, source)
+        _check_manifest_can_hold(params, source, root)
         return
     module = registry.load("dataset", params["data"]["dataset"])
     available = getattr(module, "AVAILABLE", None)
@@ -172,9 +172,10 @@ def _check_pool_can_hold(params: dict, source: str) -> None:
                             f"'{data['dataset']}' has: {available} in all, {pool} for the pool after validation and test; {fix}")
 
 
-def _check_manifest_can_hold(params: dict, source: str) -> None:
+def _check_manifest_can_hold(params: dict, source: str, root: str | Path | None = None) -> None:
     """The manifest dataset reads its file once here, through the split it draws by, so a missing
-    file, a missing column or too few rows for the largest shard stops the study before any job."""
+    file, a missing column or too few rows for the largest shard stops the study before any job.
+    A relative path is the study's (`root`, default the working directory, where every job runs)."""
     from scalelab.datasets import manifest
     from scalelab.steps import prepare
     from scalelab.steps.shard import largest_exponent
@@ -182,6 +183,8 @@ def _check_manifest_can_hold(params: dict, source: str) -> None:
     data = params["data"]
     options = data.get("options") or {}
     prepare.check_options(manifest.make_splits, "manifest", options)
+    if root is not None and options.get("path") is not None:
+        options = {**options, "path": str(Path(root) / options["path"])}  # an absolute path stays itself
     pool, where = manifest.pool_side(options, data["val_size"], data["test_size"], data["seed"])
     base, k = params["shards"]["base"], max(params["shards"]["exponents"])
     if base**k > pool:
