@@ -146,7 +146,7 @@ def test_matrix_renders_one_stage_per_shard_and_family_holding_its_trials(tmp_pa
 
 def test_lr_folder_names_are_pythons_str_of_the_float():
     """A trial's folder prints its learning rate as str(float) does, the way YAML values read back."""
-    assert [study_names.trial_name(8, lr, 0) for lr in (0.01, 0.003, 0.0001, 1.0)] == [
+    assert [study_names.trial_name({"width": 8, "lr": lr}, 0) for lr in (0.01, 0.003, 0.0001, 1.0)] == [
         "w8-lr0.01-s0", "w8-lr0.003-s0", "w8-lr0.0001-s0", "w8-lr1.0-s0"]
 
 

@@ -94,7 +94,7 @@ def test_editing_a_trainers_code_reruns_only_its_family(tmp_path):
 def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_path, family):
     """Catches: a trainer's crash, bad exit, malformed or NaN metrics, or a missing study metric
     stopping the study or becoming a point on the curve."""
-    modes = {"fn": ("ok", "raise", "nan", "nometric"), "cmd": ("ok", "exit3", "malformed", "nan", "nometric")}[family]
+    modes = {"fn": ("ok", "raise", "nan", "nometric", "noparams"), "cmd": ("ok", "exit3", "malformed", "nan", "nometric")}[family]
     params = own_params(exponents=(7, 8, 9))
     params["models"] = {family: {**params["models"][family], "mode": list(modes)}}
     study = own_study(tmp_path / "study", params)
@@ -108,6 +108,7 @@ def test_a_failing_trial_is_recorded_with_its_reason_and_the_study_goes_on(tmp_p
         "malformed": "metrics.json is not valid JSON",
         "nan": "val_loss is not a finite number",
         "nometric": "metrics.json has no finite test_error",
+        "noparams": "the trainer's return value has no params",
     }
     for mode in modes[1:]:
         assert expected[mode] in reasons[mode]

@@ -207,7 +207,9 @@ def dispatch(args: argparse.Namespace) -> None:
     from scalelab import config
     from scalelab.pipeline import STEP_PARAMS, params_slice
 
-    params = config.load(args.params)  # loaded and validated once, here; each step gets only its slice
+    # Loaded and validated once, here; each step gets only its slice. Whether the data can fill
+    # the shards is checked where it is read (a manifest can be large), not again in every job.
+    params = config.load(args.params, check_data=args.step in ("check", "prepare", "shard", "dvc-yaml"))
     if os.environ.get("DVC_STAGE") and os.environ.get("DVC_ROOT"):
         # Run by `dvc repro`: its stage must list the code this step runs for these params (dvcyaml.py).
         from scalelab import dvcyaml

@@ -53,9 +53,10 @@ def _schema_error_message(error, schema: dict, source: str) -> str:
     return f"{source}: {key}: {error.instance!r} is not valid; expected {fix}"
 
 
-def validate(params: Any, source: str = "params.yaml", root: str | Path | None = None) -> dict:
+def validate(params: Any, source: str = "params.yaml", root: str | Path | None = None, check_data: bool = True) -> dict:
     """Check types with the schema, then the rules that span keys. Returns params unchanged.
-    `root`: the study directory its plug-ins live in (default: the working directory)."""
+    `root`: the study directory its plug-ins live in (default: the working directory). `check_data`:
+    also check that the dataset can fill the largest shard (reads a manifest file)."""
     import jsonschema
 
     schema = yaml.load(SCHEMA_PATH.read_text(), Loader=_Loader)
@@ -74,7 +75,8 @@ def validate(params: Any, source: str = "params.yaml", root: str | Path | None =
             registry.check("model", study.family_module(params, family), key=f"models.{family}", root=root)
     _check_data_suits_families(params, source)
 
-    _check_pool_can_hold(params, source, root)
+    if check_data:  # reads a manifest: once per engine call and in the data steps, not in every job
+        _check_pool_can_hold(params, source, root)
     train = params["train"]
     if train["precision"] == "bf16" and train["device"] == "cpu":
         raise ScalelabError(f"{source}: train.precision: bf16 runs on CUDA GPUs only and train.device is cpu; "
@@ -194,7 +196,7 @@ def _check_manifest_can_hold(params: dict, source: str, root: str | Path | None 
                             f"{where} holds for the pool ({pool} after validation and test); {fix}")
 
 
-def load(path: str | Path = "params.yaml", root: str | Path | None = None) -> dict:
+def load(path: str | Path = "params.yaml", root: str | Path | None = None, check_data: bool = True) -> dict:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -206,4 +208,4 @@ def load(path: str | Path = "params.yaml", root: str | Path | None = None) -> di
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ScalelabError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}); fix the indentation or quoting") from None
-    return validate(params, str(path), root)
+    return validate(params, str(path), root, check_data)

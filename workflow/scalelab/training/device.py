@@ -23,10 +23,12 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from scalelab.errors import ScalelabError
+
+if TYPE_CHECKING:  # imported where used: a job of a user's own trainer never imports torch
+    import torch
 
 WAIT_SECONDS = 1.0  # between attempts to claim a GPU when all are busy
 
@@ -37,7 +39,16 @@ def visible_gpus(env: Mapping[str, str] = os.environ) -> list[str]:
     listed = env.get("CUDA_VISIBLE_DEVICES")
     if listed is not None:
         return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    import torch
+
     return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def machine_gpus() -> list[str]:
+    """The NVIDIA GPUs the driver lists, without importing torch (a trainer brings its own
+    framework; scalelab only claims the GPU for it)."""
+    listed = Path("/proc/driver/nvidia/gpus")
+    return [str(i) for i in range(len(list(listed.iterdir())))] if listed.is_dir() else []
 
 
 def lock_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -90,10 +101,28 @@ class Devices:
             self._held.pop().close()
         self.gpu = None
 
+    def pick_for_trainer(self, choice: str) -> str:
+        """train.device = `choice` for a user's own trainer, without torch: "cpu", or "cuda:i" for
+        the claimed GPU, i its place among the visible ones. Whether the trainer's framework can
+        use it (and bf16 on it) is the trainer's to say."""
+        if choice == "cpu":
+            return "cpu"
+        listed = self.env.get("CUDA_VISIBLE_DEVICES")
+        gpus = visible_gpus(self.env) if listed is not None else machine_gpus()
+        if not gpus:
+            if choice == "cuda":
+                raise ScalelabError("train.device: cuda, but this job sees no GPU (CUDA_VISIBLE_DEVICES="
+                                    f"{listed if listed is not None else 'unset'}); run it on a GPU or set train.device: auto")
+            return "cpu"
+        gpu = self.gpu if self.gpu in gpus else self.claim(gpus)
+        return f"cuda:{gpus.index(gpu)}"
+
     def pick(self, choice: str, precision: str) -> torch.device:
         """The device for train.device = `choice` (auto | cpu | cuda), checked against `precision`.
         A second pick keeps the GPU claimed by the first: a second lock on it from the same
         owner would wait for ever on the first."""
+        import torch
+
         device = torch.device("cpu")
         if choice != "cpu":
             gpus = visible_gpus(self.env)
@@ -126,6 +155,8 @@ class Devices:
 
 def autocast(device: torch.device, precision: str):
     """The context for forward passes: bf16 mixed precision on CUDA, else plain fp32."""
+    import torch
+
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -133,4 +164,6 @@ def autocast(device: torch.device, precision: str):
 
 def describe(device: torch.device) -> str:
     """The device's name for run.json."""
+    import torch
+
     return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()

@@ -87,9 +87,7 @@ def run(group, k: int, family: str, config: dict, seed: int, out: Path, patience
 def _device_name(group, spec: dict) -> str:
     """The device the trainer is told: a command sees only the claimed GPU (CUDA_VISIBLE_DEVICES
     set to it), so for a command that GPU is cuda:0."""
-    if group.device.type != "cuda":
-        return "cpu"
-    return "cuda:0" if "command" in spec else str(group.device)
+    return "cuda:0" if group.device_type == "cuda" and "command" in spec else group.device
 
 
 def _train(group, spec: dict, trial: trainer.Trial, k: int) -> dict:
@@ -102,7 +100,7 @@ def _train(group, spec: dict, trial: trainer.Trial, k: int) -> dict:
     fields = {**trial.hparams, **files, "manifest": str(trial.manifest or ""), "out": str(trial.out_dir),
               "checkpoint": str(trial.checkpoint_dir), "device": trial.device, "precision": trial.precision,
               "seed": trial.seed, "k": k, "size": group.n, "family": trial.family, "patience_factor": trial.patience_factor}
-    env = {"CUDA_VISIBLE_DEVICES": group.gpus.visible()} if group.device.type == "cuda" else {}
+    env = {"CUDA_VISIBLE_DEVICES": group.gpus.visible()} if group.device_type == "cuda" else {}
     return trainer.run_command(spec["command"], fields, trial, env)
 
 
@@ -142,6 +140,5 @@ def _write_run(work: Path, group, trial: trainer.Trial, seconds: float, resumed:
 
 
 def _describe(group) -> str:
-    from scalelab.training import device as devices
-
-    return devices.describe(group.device)
+    """The device's name for run.json, without torch: the GPU's id, or the CPU's model."""
+    return f"GPU {group.gpus.gpu}" if group.device_type == "cuda" else platform.processor() or platform.machine()

@@ -26,8 +26,6 @@ import json
 import shutil
 from pathlib import Path
 
-import torch
-
 from scalelab import __version__, io, study
 
 # What a finished trial's folder holds, metrics.json last: it marks a finished trial. model.pt is
@@ -45,12 +43,14 @@ class Store:
     """One process's view of the store: the fingerprint of its trials (everything a finished
     trial's bytes depend on besides its own family, width, lr and seed) and where each trains."""
 
-    def __init__(self, root: str | None, params: dict, info_path: str, shard_info: str | Path, device_type: str, m: int):
+    def __init__(self, root: str | None, params: dict, info_path: str, shard_info: str | Path, device_type: str, m: int,
+                 versions: list[str] | None = None):
         self.root = Path(root) if root else None
         self.params, self.m = params, m
-        # The data and the versions; the code is hashed per family (`code`).
+        # The data and the versions (scalelab's, and torch's for its own loop); the code is hashed
+        # per family (`code`).
         self.inputs = {"data": [sha256(info_path), sha256(shard_info)], "device": device_type,
-                       "versions": [__version__, torch.__version__]}
+                       "versions": versions if versions is not None else [__version__, _torch().__version__]}
 
     @functools.cache
     def code(self, family: str) -> str:
@@ -93,9 +93,15 @@ def publish(work: Path, out: Path) -> None:
                 shutil.copyfile(work / name, tmp)
 
 
+def _torch():
+    import torch  # only scalelab's own loop saves states or names torch's version
+
+    return torch
+
+
 def save_state(path: Path, fingerprint: dict, state: dict) -> None:
     with io.atomic_path(path) as tmp:
-        torch.save({"fingerprint": fingerprint, "trial": state}, tmp)
+        _torch().save({"fingerprint": fingerprint, "trial": state}, tmp)
 
 
 def load_state(path: Path, fingerprint: dict, device, log) -> dict | None:
@@ -103,7 +109,7 @@ def load_state(path: Path, fingerprint: dict, device, log) -> dict | None:
     if not path.exists():
         return None
     try:
-        saved = torch.load(path, map_location=device, weights_only=False)
+        saved = _torch().load(path, map_location=device, weights_only=False)
         same = saved["fingerprint"] == fingerprint
     except Exception as exc:  # unreadable or from an older layout: no use resuming from it
         log(f"checkpoint unreadable ({type(exc).__name__}); starting over")

@@ -11,8 +11,9 @@ the data: that is the trainer's job.
 A function is called as `run(trial, **hyperparameters)` and returns its metrics (a dict). A
 command runs with every {placeholder} filled (grid keys and FIELDS), its stdout and stderr go to
 the trial's trainer.log, and it writes {out}/metrics.json (and may append to {out}/history.csv).
-Either way the metrics must hold a finite `val_loss`; select also requires the study's metrics
-(select.metric, fit.metric), and `params` (the parameter count) feeds the model-size law. A
+Either way the metrics must hold a finite `val_loss` and `params` (the parameter count: the
+model-size law and the tables need it); select also requires the study's metrics (select.metric,
+fit.metric). A
 failure (an exception, a non-zero exit, a missing, malformed or NaN metric) is a failed trial
 with its reason; the study goes on.
 
@@ -57,6 +58,7 @@ FIELDS = {
     "patience_factor": "1, or the convergence audit's factor: multiply your patience and budget by it",
 }
 HISTORY = ["step", "train_loss", "val_loss", "val_error"]
+REQUIRED = ("val_loss", "params")  # in every trainer's metrics; select adds the study's metrics
 OUT, CHECKPOINT, LOG = "trainer_out", "checkpoint", "trainer.log"  # in the trial's store folder
 
 
@@ -235,12 +237,15 @@ def run_command(command: str, fields: dict, trial: Trial, env: dict | None = Non
 
 
 def checked(result, what: str) -> dict:
-    """The trainer's metrics, or TrialFailed naming what is wrong: a dict with a finite val_loss,
-    and every other value a number, None or text."""
+    """The trainer's metrics, or TrialFailed naming what is wrong: a dict with a finite val_loss
+    and a positive whole `params` (the size law and every table need the model's size)."""
     if not isinstance(result, dict):
         raise TrialFailed(f"{what} is a {type(result).__name__}, not a mapping of metrics")
-    if "val_loss" not in result:
-        raise TrialFailed(f"{what} has no val_loss")
+    for key in REQUIRED:
+        if key not in result:
+            raise TrialFailed(f"{what} has no {key}")
+    if isinstance(result["params"], bool) or not isinstance(result["params"], int) or result["params"] < 1:
+        raise TrialFailed(f"{what}: params is {result['params']!r}, not a positive whole number of parameters")
     bad = [key for key, value in result.items() if isinstance(value, float) and not math.isfinite(value)]
     if bad or not _finite(result["val_loss"]):
         raise TrialFailed(f"{what}: {', '.join(bad or ['val_loss'])} is not a finite number")

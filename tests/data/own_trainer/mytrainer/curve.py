@@ -20,7 +20,7 @@ def error_at(n: int, width: int, depth: int, seed: int, step: int) -> float:
 
 def train(n: int, width: int, depth: int, seed: int, checkpoint: Path, report, mode: str, preempted) -> dict:
     """Evaluate EVALS times (resuming after the last step saved in `checkpoint`), reporting each;
-    return the metrics. mode: ok | raise | nan | nometric | exit3 | malformed | slow (sleeps per step)."""
+    return the metrics. mode: ok | raise | nan | nometric | noparams | exit3 | malformed | slow (sleeps per step)."""
     state = checkpoint / "state.json"
     start = json.loads(state.read_text())["step"] if state.exists() else 0
     if start:
@@ -42,6 +42,8 @@ def train(n: int, width: int, depth: int, seed: int, checkpoint: Path, report, m
         metrics["val_loss"] = math.nan
     if mode == "nometric":
         del metrics["test_error"]
+    if mode == "noparams":
+        del metrics["params"]
     return metrics
 
 
