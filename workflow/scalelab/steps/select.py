@@ -1,11 +1,13 @@
 """Step `select`: every trial in one table, and the best configuration of each shard.
 
-The paper's rule: for each family and shard, the (width, lr) configuration with the lowest MEDIAN over
-seeds of its minimum validation loss (train restores the best weights, so a trial's val_loss
-is that minimum). The best row reports the configuration's medians over seeds for every
-metric. Failed (diverged) trials are listed but never selected. `budget_stopped` counts the chosen
-configuration's seeds that the step budget stopped (train stops a run on the budget only while it
-is still improving): above 0, the shard's point measures the budget, not the data.
+The paper's rule: for each family and shard, the configuration (width and lr, or a trainer's own
+grid: hp_<key> columns) with the lowest MEDIAN over seeds of its minimum validation loss (train
+restores the best weights, so a trial's val_loss is that minimum). The best row reports the
+configuration's medians over seeds for every metric. Failed trials (diverged; a trainer's failure,
+or its metrics without select.metric or fit.metric: `reason` says which) are listed but never
+selected. `budget_stopped` counts the chosen configuration's seeds that the step budget stopped
+(train stops a run on the budget only while it is still improving): above 0, the shard's point
+measures the budget, not the data.
 
 Writes results/tables/trials.csv (all trials) and results/tables/best.csv (one row per family and
 shard, families in params.yaml's order), and results/tables/timing.csv (each trial's wall-clock

@@ -200,6 +200,7 @@ def run_command(command: str, fields: dict, trial: Trial, env: dict | None = Non
     trainer.log and this job's log; forward SIGTERM to it."""
     argv = fill(command, fields)
     log_path = trial.out_dir.parent / LOG
+    (trial.out_dir / "metrics.json").unlink(missing_ok=True)  # an earlier failed attempt's is not this run's
     env = {**os.environ, **(env or {})}
     with open(log_path, "a", encoding="utf-8") as log:
         try:
