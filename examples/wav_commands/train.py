@@ -274,7 +274,7 @@ def parse_args(argv=None):
     p.add_argument("--warmup-steps", type=int, default=100, help="steps of linear warm-up of the learning rate")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--epochs", type=int, default=60, help="budget in passes over the training rows ...")
-    p.add_argument("--min-steps", type=int, default=1000, help="... but at least this many optimizer steps")
+    p.add_argument("--min-steps", type=int, default=2000, help="... but at least this many optimizer steps")
     p.add_argument("--patience", type=int, default=5,
                    help="stop after this many epochs without a better val loss (the rate halves every third of it)")
     p.add_argument("--patience-steps", type=int, default=300, help="... but not fewer optimizer steps than this")
