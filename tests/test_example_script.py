@@ -35,7 +35,7 @@ def command(data, run: str, epochs: int = 4, train: str = "train.txt") -> list:
     return [sys.executable, EXAMPLE / "train.py", "--manifest", data / "data" / "manifest.csv",
             "--indices", data / train, "--val-indices", data / "val.txt", "--test-indices", data / "test.txt",
             "--width", "8", "--depth", "2", "--lr", "0.003", "--seed", "0", "--device", "cpu",
-            "--epochs", str(epochs), "--checkpoint", data / run / "ckpt", "--out", data / run / "out"]
+            "--epochs", str(epochs), "--min-steps", "0", "--eval-steps", "1", "--checkpoint", data / run / "ckpt", "--out", data / run / "out"]
 
 
 def test_make_data_is_byte_reproducible(data, tmp_path):

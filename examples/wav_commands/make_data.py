@@ -36,35 +36,44 @@ WORDS = {
     "no": [(1.6, 1.2, 0.5), (1.6, 1.2, 0.5)],
 }
 FIELDS = ["id", "path", "label", "speaker"]
+PITCH_RANGE = 0.1  # speakers' base pitch: +-0.1 octave around 420 Hz
+SNR_DB = (-15.0, 20.0)  # each clip's signal-to-noise ratio (dB, broadband) is drawn uniformly from this range ...
+SLOPPINESS = (0.02, 0.08)  # ... and how far (octaves, sd) its syllables stray from the word's contour from this:
+# clean, careful clips are learnt from a few examples, noisy or slurred ones take many, and the
+# worst are beyond recognition, so more data keeps helping gradually, down to a floor.
 
 
 def speaker_voice(seed: int, speaker: int) -> dict:
     """The fixed voice of one speaker: the same for a given (seed, speaker), in any run or append."""
     rng = np.random.default_rng([seed, 1, speaker])
     harmonics = rng.uniform(0.1, 1.0, 3)
-    return {"base": 420.0 * 2 ** rng.uniform(-0.3, 0.3), "speed": rng.uniform(0.8, 1.25),
-            "harmonics": harmonics / harmonics.sum(), "noise": rng.uniform(0.05, 0.6)}
+    return {"base": 420.0 * 2 ** rng.uniform(-PITCH_RANGE, PITCH_RANGE), "speed": rng.uniform(0.8, 1.25),
+            "harmonics": harmonics / harmonics.sum(), "snr": rng.uniform(-4, 4)}
 
 
 def synthesize(seed: int, clip: int, word: str, voice: dict) -> np.ndarray:
     """One clip as int16 samples: the word's segments in the speaker's voice, with this clip's jitter."""
     rng = np.random.default_rng([seed, 2, clip])
     length = 0.28 * voice["speed"] * rng.uniform(0.85, 1.15)  # seconds of speech
-    pitch = voice["base"] * 2 ** rng.normal(0, 0.08)
+    pitch = voice["base"] * 2 ** rng.normal(0, 0.05)
+    sloppiness = rng.uniform(*SLOPPINESS)
     parts = [np.zeros(int(RATE * rng.uniform(0.01, 0.1)))]  # leading silence
     for start, end, share in WORDS[word]:
         n = int(RATE * length * share * rng.uniform(0.8, 1.2))
-        f0 = pitch * np.geomspace(start, end, n) * 2 ** rng.normal(0, 0.04)
+        f0 = pitch * np.geomspace(start * 2 ** rng.normal(0, sloppiness), end * 2 ** rng.normal(0, sloppiness), n)
         phase = 2 * np.pi * np.cumsum(f0) / RATE
         tone = sum(a * np.sin((h + 1) * phase) for h, a in enumerate(voice["harmonics"]))
         ramp = np.minimum(1.0, np.minimum(np.arange(n), np.arange(n)[::-1]) / (0.015 * RATE))
         parts += [tone * ramp, np.zeros(int(RATE * rng.uniform(0.0, 0.03)))]
     signal = np.concatenate(parts)[:MAX_SAMPLES]
+    speech = signal[np.abs(signal) > 0]
+    rms = np.sqrt(np.mean(speech**2)) if len(speech) else 1.0
     signal = np.pad(signal, (0, max(0, int(0.25 * RATE) - len(signal))))  # at least 0.25 s
     if rng.random() < 0.3:  # a stray background tone
         f = rng.uniform(200, 2000)
         signal += rng.uniform(0.1, 0.5) * np.sin(2 * np.pi * f * np.arange(len(signal)) / RATE + rng.uniform(0, 6.3))
-    signal += rng.normal(0, voice["noise"] * rng.uniform(0.5, 1.5), len(signal))
+    snr = rng.uniform(*SNR_DB) + voice["snr"]
+    signal += rng.normal(0, rms * 10 ** (-snr / 20), len(signal))
     signal *= rng.uniform(0.2, 0.9) / np.abs(signal).max()
     return np.round(signal * 32767).astype("<i2")
 

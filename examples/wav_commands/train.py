@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 SAMPLES = 4000  # clips are padded or cropped to 0.5 s at 8 kHz
 SHIFT = 10  # train-time augmentation: random shift of up to +-10 frames (0.1 s)
-WARMUP = 0.3  # share of the epochs the one-cycle schedule warms up for
+EVAL_BATCH = 256  # validation and test batches (no gradients: bigger is faster)
 SILENCE = 1e-4  # floor of the magnitude spectrum, also what a shift fills in
 STOP = {"asked": False}  # set by SIGTERM
 
@@ -160,20 +160,24 @@ def train(args) -> dict:
     if len(train_set) == 0:
         raise BadInput(f"{args.indices}: no training row has a label of the validation/test rows")
 
-    def loader(dataset, order=None):
-        return DataLoader(dataset, batch_size=args.batch_size, sampler=order, num_workers=args.workers)
+    def loader(dataset, order=None, batch_size=EVAL_BATCH):
+        return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=args.workers)
 
     val_loader, test_loader = loader(Clips(val_rows, folder, classes)), loader(Clips(test_rows, folder, classes))
     model = make_model(len(classes), args.width, args.depth).to(device)
     steps_per_epoch = len(train_set) // args.batch_size or 1  # the last short batch is dropped
+    # A small shard's epoch is a few steps: give it at least --min-steps in all, validate it every few
+    # epochs (at least --eval-steps apart) and judge a plateau over at least --patience-steps.
+    epochs = max(args.epochs, math.ceil(args.min_steps / steps_per_epoch))
+    eval_every = max(1, math.ceil(args.eval_steps / steps_per_epoch))  # epochs between validations
+    patience = max(math.ceil(args.patience / eval_every), math.ceil(args.patience_steps / (eval_every * steps_per_epoch)))
+    cut_every = math.ceil(patience / 3)  # halve the learning rate after this many validations without progress
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
-                                                    pct_start=WARMUP)
     amp = device.type == "cuda"
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    state = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "best_loss": math.inf, "best_step": 0,
-             "best_weights": copy.deepcopy(model.state_dict()), "bad_epochs": 0, "stopped": "budget"}
+    state = {"epoch": 0, "batch": 0, "step": 0, "loss_sum": 0.0, "loss_steps": 0, "best_loss": math.inf, "best_step": 0,
+             "best_weights": copy.deepcopy(model.state_dict()), "bad_evals": 0, "lr_scale": 1.0, "stopped": "budget"}
     args.checkpoint.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     last = args.checkpoint / "last.pt"
@@ -181,7 +185,6 @@ def train(args) -> dict:
         saved = torch.load(last, map_location="cpu", weights_only=False)  # RNG states must stay on the CPU
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
         scaler.load_state_dict(saved["scaler"])
         state = saved["state"]
         random.setstate(saved["rng"]["python"])
@@ -193,43 +196,55 @@ def train(args) -> dict:
     def checkpoint():
         rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
         save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                     "scheduler": scheduler.state_dict(), "state": state, "rng": rng}, last)
+                     "state": state, "rng": rng}, last)
 
-    while state["epoch"] < args.epochs and state["stopped"] != "early":
+    while state["epoch"] < epochs and state["stopped"] != "early":
         # This epoch's order depends only on (seed, epoch), so a resumed epoch skips the batches it did.
         order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(args.seed * 1000 + state["epoch"]))
         order = order[: steps_per_epoch * args.batch_size].tolist()
         train_set.epoch = state["epoch"]
         model.train()
-        for x, y in loader(train_set, order[state["batch"] * args.batch_size:]):
+        for x, y in loader(train_set, order[state["batch"] * args.batch_size:], args.batch_size):
             x, y = x.to(device), y.to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                 loss = nn.functional.cross_entropy(model(x).float(), y)
+            for group in optimizer.param_groups:  # linear warm-up, then constant until a plateau halves it
+                group["lr"] = args.lr * state["lr_scale"] * min(1.0, (state["step"] + 1) / args.warmup_steps)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
             state["step"] += 1
             state["batch"] += 1
             state["loss_sum"] += loss.item()
+            state["loss_steps"] += 1
             if STOP["asked"] and state["batch"] < steps_per_epoch:
                 checkpoint()
                 raise SystemExit(143)
+        state.update(epoch=state["epoch"] + 1, batch=0)
+        if state["epoch"] % eval_every and state["epoch"] < epochs:  # not a validation epoch
+            checkpoint()
+            if STOP["asked"]:
+                raise SystemExit(143)
+            continue
         val_loss, val_error = evaluate(model, val_loader, device)
-        train_loss = state["loss_sum"] / steps_per_epoch
-        state.update(epoch=state["epoch"] + 1, batch=0, loss_sum=0.0)
-        if val_loss < state["best_loss"]:
-            state.update(best_loss=val_loss, best_step=state["step"], bad_epochs=0,
-                         best_weights=copy.deepcopy(model.state_dict()))
-        elif state["epoch"] > WARMUP * args.epochs:  # no early stop while the learning rate warms up
-            state["bad_epochs"] += 1
-            if state["bad_epochs"] >= args.patience:
+        train_loss = state["loss_sum"] / state["loss_steps"]
+        state.update(loss_sum=0.0, loss_steps=0)
+        if val_loss < state["best_loss"]:  # keep the best weights, whatever the margin
+            state.update(best_step=state["step"], best_weights=copy.deepcopy(model.state_dict()))
+        if val_loss < state["best_loss"] * (1 - args.min_delta):  # progress: patience starts over
+            state.update(best_loss=val_loss, bad_evals=0)
+        elif state["step"] >= args.warmup_steps:  # no plateau while the learning rate warms up
+            state["bad_evals"] += 1
+            if state["bad_evals"] % cut_every == 0:
+                state["lr_scale"] /= 2
+            if state["bad_evals"] >= patience:
                 state["stopped"] = "early"
+        state["best_loss"] = min(state["best_loss"], val_loss)
         append_history(args.out / "history.csv", {"step": state["step"], "train_loss": f"{train_loss:.6f}",
                                                   "val_loss": f"{val_loss:.6f}", "val_error": f"{val_error:.6f}"})
         checkpoint()
-        print(f"epoch {state['epoch']}/{args.epochs} step {state['step']} train_loss {train_loss:.4f} "
+        print(f"epoch {state['epoch']}/{epochs} step {state['step']} train_loss {train_loss:.4f} "
               f"val_loss {val_loss:.4f} val_error {val_error:.4f}", flush=True)
         if STOP["asked"]:
             raise SystemExit(143)
@@ -255,19 +270,28 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint", type=Path, required=True, help="folder for last.pt (kept across preemption)")
     p.add_argument("--width", type=int, default=32, help="channels per conv block")
     p.add_argument("--depth", type=int, default=3, help="number of conv blocks")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate after the warm-up (AdamW)")
+    p.add_argument("--warmup-steps", type=int, default=100, help="steps of linear warm-up of the learning rate")
     p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--patience", type=int, default=5, help="epochs without a better val loss before stopping")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=60, help="budget in passes over the training rows ...")
+    p.add_argument("--min-steps", type=int, default=2000, help="... but at least this many optimizer steps")
+    p.add_argument("--patience", type=int, default=5,
+                   help="stop after this many epochs without a better val loss (the rate halves every third of it)")
+    p.add_argument("--patience-steps", type=int, default=300, help="... but not fewer optimizer steps than this")
+    p.add_argument("--eval-steps", type=int, default=50, help="validate every epoch, but at most every this many steps")
+    p.add_argument("--min-delta", type=float, default=1e-3,
+                   help="a val loss resets patience only if it beats the best by this fraction")
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help='"cpu" or "cuda:N"')
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--patience-factor", type=float, default=1.0,
-                   help="multiply --patience and --epochs: how a convergence check asks for a longer run")
+                   help="multiply the patience and the budget (--patience, --patience-steps, --epochs, --min-steps): "
+                        "how a convergence check asks for a longer run")
     args = p.parse_args(argv)
-    args.patience, args.epochs = (math.ceil(v * args.patience_factor) for v in (args.patience, args.epochs))
+    for name in ("patience", "patience_steps", "epochs", "min_steps"):
+        setattr(args, name, math.ceil(getattr(args, name) * args.patience_factor))
     return args
 
 
