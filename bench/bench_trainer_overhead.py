@@ -132,7 +132,7 @@ def main() -> None:
     example = yaml.safe_load((ROOT / "examples/wav_commands/params.yaml").read_text())["models"]["cnn"]
     trainers = {
         "instant": {"command": f"python {INSTANT} --out {{out}} --width {{width}}"},
-        "example": {"command": example["command"] + " --epochs 5", "code": example["code"], "depth": [2], "lr": [0.003]},
+        "example": {"command": example["command"] + " --epochs 5 --min-steps 0", "code": example["code"], "depth": [2], "lr": [0.003]},
     }
     rows = [measure(name, family, n, args.repeats, args.clips, args.k) for name, family in trainers.items() for n in args.trials]
     if args.json:

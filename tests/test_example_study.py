@@ -17,7 +17,7 @@ import yaml
 from conftest import ROOT, cli, copy_project, dvc, git, git_commit, scheduled_jobs, snakemake
 
 EXAMPLE = ROOT / "examples" / "wav_commands"
-TINY_EPOCHS = " --epochs 2 --batch-size 8"  # appended to the command: argparse keeps the last value
+TINY_EPOCHS = " --epochs 2 --min-steps 0 --warmup-steps 5 --batch-size 8"  # appended: argparse keeps the last value
 
 
 def tiny_example_params() -> dict:

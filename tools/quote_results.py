@@ -57,6 +57,21 @@ def answer(root: Path) -> str:
             f"(F test p = {c['p_value']:.2g}, the same verdict in {100 * c['stability']:.0f}% of jittered repeats).\n")
 
 
+def example(root: Path) -> str:
+    """The worked example's curve and forecast (README, "Study your own model")."""
+    folder = "examples/wav_commands/results"
+    fit = family_fit(load(root, f"{folder}/fit.json"))
+    metrics, audit = load(root, f"{folder}/metrics.json"), load(root, f"{folder}/audit.json")
+    points = ", ".join(f"{p['error']:.3f}" for p in fit["points"])
+    slope, at4 = fit["local_slope"], metrics["at_more_data"]["4x"]
+    moved = ", ".join(f"{r['shard']} {100 * r['change']:+.0f}%" for r in audit["rows"])
+    return (f"- **Measured** (test error of the best model, m = {int(fit['points'][0]['size']):,} to "
+            f"{int(fit['points'][-1]['size']):,} clips): {points}.\n"
+            f"- **One more doubling**: test error x {interval(slope['doubling_ratio'], slope['doubling_ratio_ci'])}; "
+            f"**4x the data**: {g3(at4['error'])} [{g3(at4['error_low'])}, {g3(at4['error_high'])}] (95% intervals).\n"
+            f"- **Convergence audit** (2x the script's patience and epochs): {moved}: **{audit['verdict']}**.\n")
+
+
 def exponent_test(root: Path) -> str:
     """The shared-exponent test on the default study (docs/method.md)."""
     c = load(root, "results/fit.json")["comparison"]
@@ -147,6 +162,7 @@ def fit_curve(root: Path) -> str:
 
 BLOCKS = {
     "answer": answer,
+    "example": example,
     "exponent-test": exponent_test,
     "domains": domains,
     "forecast-check": forecast_check,

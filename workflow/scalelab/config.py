@@ -164,14 +164,21 @@ def _check_pool_can_hold(params: dict, source: str, root: str | Path | None = No
         return
     data = params["data"]
     pool = available - data["val_size"] - data["test_size"]
+    _refuse_a_shard_too_large(params, source, pool, f"'{data['dataset']}' has: {available} in all, {pool} for the pool "
+                              "after validation and test", "")
+
+
+def _refuse_a_shard_too_large(params: dict, source: str, pool: int, has: str, more: str) -> None:
+    """One line when the largest shard needs more examples than the pool holds, naming the
+    exponent to drop (`has`: what the data holds; `more`: how else to fix it)."""
+    from scalelab.steps.shard import largest_exponent
+
     base, k = params["shards"]["base"], max(params["shards"]["exponents"])
     if base**k > pool:
-        from scalelab.steps.shard import largest_exponent
-
         fits = largest_exponent(base, pool)
         fix = f"drop exponents above {fits}" if fits is not None else "lower data.val_size and data.test_size"
         raise ScalelabError(f"{source}: shards.exponents: the largest shard ({base}^{k} = {base**k}) needs more examples than "
-                            f"'{data['dataset']}' has: {available} in all, {pool} for the pool after validation and test; {fix}")
+                            f"{has}; {fix}{more}")
 
 
 def _check_manifest_can_hold(params: dict, source: str, root: str | Path | None = None) -> None:
@@ -180,7 +187,6 @@ def _check_manifest_can_hold(params: dict, source: str, root: str | Path | None 
     A relative path is the study's (`root`, default the working directory, where every job runs)."""
     from scalelab.datasets import manifest
     from scalelab.steps import prepare
-    from scalelab.steps.shard import largest_exponent
 
     data = params["data"]
     options = data.get("options") or {}
@@ -188,12 +194,7 @@ def _check_manifest_can_hold(params: dict, source: str, root: str | Path | None 
     if root is not None and options.get("path") is not None:
         options = {**options, "path": str(Path(root) / options["path"])}  # an absolute path stays itself
     pool, where = manifest.pool_side(options, data["val_size"], data["test_size"], data["seed"])
-    base, k = params["shards"]["base"], max(params["shards"]["exponents"])
-    if base**k > pool:
-        fits = largest_exponent(base, pool)
-        fix = f"drop exponents above {fits} or add rows" if fits is not None else "lower data.val_size and data.test_size or add rows"
-        raise ScalelabError(f"{source}: shards.exponents: the largest shard ({base}^{k} = {base**k}) needs more examples than "
-                            f"{where} holds for the pool ({pool} after validation and test); {fix}")
+    _refuse_a_shard_too_large(params, source, pool, f"{where} holds for the pool ({pool} after validation and test)", " or add rows")
 
 
 def load(path: str | Path = "params.yaml", root: str | Path | None = None, check_data: bool = True) -> dict:

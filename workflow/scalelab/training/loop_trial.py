@@ -11,7 +11,6 @@ import math
 import os
 import platform
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,11 +63,8 @@ def run(group: TrialGroup, k: int, family: str, width: int, lr: float, seed: int
     name = f"{shard} (m={group.m}) {family} w{width} lr{lr} s{seed}"
     fingerprint = group.fingerprint(k, family, module, width, lr, seed)
     work = group.store.work_dir(k, family, study.trial_name({"width": width, "lr": lr}, seed), fingerprint, out)
-    if work != out and (work / "metrics.json").exists():
-        print(f"train {name}: finished before with the same code, settings and data; copied from {work}",
-              file=sys.stderr, flush=True)
-        store.publish(work, out)
-        return io.read_json(out / "metrics.json")
+    if (done := store.copy_if_finished(work, out, name)) is not None:
+        return done
     work.mkdir(parents=True, exist_ok=True)
 
     sets = group.sets

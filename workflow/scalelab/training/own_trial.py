@@ -44,11 +44,8 @@ def run(group, k: int, family: str, config: dict, seed: int, out: Path, patience
     label = f"{study.shard_name(k)} (m={group.m}) {family} {name}"
     key = fingerprint(group, k, family, config, seed, patience_factor)
     work = group.store.work_dir(k, family, name, key, out)
-    if work != out and (work / "metrics.json").exists():
-        print(f"train {label}: finished before with the same code, settings and data; copied from {work}",
-              file=sys.stderr, flush=True)
-        store.publish(work, out)
-        return io.read_json(out / "metrics.json")
+    if (done := store.copy_if_finished(work, out, label)) is not None:
+        return done
     work.mkdir(parents=True, exist_ok=True)
     manifest = (group.info.get("dataset_info") or {}).get("manifest")
     trial = trainer.Trial(

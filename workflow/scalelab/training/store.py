@@ -24,6 +24,7 @@ import functools
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from scalelab import __version__, io, study
@@ -75,6 +76,16 @@ class Store:
         """Whether a run on shard k keeps its last state for the audit (a shard the audit re-trains).
         It changes no trial's bytes, only what the store keeps."""
         return k in study.audited_exponents(self.params)
+
+
+def copy_if_finished(work: Path, out: Path, label: str) -> dict | None:
+    """A trial that finished before in the store (same fingerprint): copied to `out`, its metrics
+    returned; None when it must train."""
+    if work == out or not (work / "metrics.json").exists():
+        return None
+    print(f"train {label}: finished before with the same code, settings and data; copied from {work}", file=sys.stderr, flush=True)
+    publish(work, out)
+    return io.read_json(out / "metrics.json")
 
 
 def folder(root: Path, k: int, family: str, name: str, fingerprint: dict) -> Path:
