@@ -3,6 +3,7 @@
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,3 +91,18 @@ def test_impossible_device_or_precision_is_one_line(monkeypatch, choice, precisi
     assert "\n" not in str(info.value)
     for word in words:
         assert word in str(info.value)
+
+
+def test_a_trainers_gpu_is_claimed_without_torch(tmp_path):
+    """Catches a user's trainer told another job's GPU, or a GPU where no driver is (a CPU node
+    whose scheduler still set CUDA_VISIBLE_DEVICES), or `cuda` quietly becoming the CPU."""
+    env = {"CUDA_VISIBLE_DEVICES": "3,5"}
+    with device.Devices(env, locks=tmp_path) as first, device.Devices(env, locks=tmp_path) as second:
+        assert first.pick_for_trainer("cuda") == "cuda:0" and first.visible() == "3"
+        assert second.pick_for_trainer("cuda") == "cuda:1" and second.visible() == "5"
+        assert first.pick_for_trainer("cpu") == "cpu"
+    driver = Path("/proc/driver/nvidia").is_dir()
+    with device.Devices(env, locks=tmp_path) as gpus:
+        assert gpus.pick_for_trainer("auto") == ("cuda:0" if driver else "cpu")
+    with pytest.raises(ScalelabError, match="train.device: cuda, but this job sees no GPU"):
+        device.Devices({"CUDA_VISIBLE_DEVICES": ""}, locks=tmp_path).pick_for_trainer("cuda")

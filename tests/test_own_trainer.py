@@ -73,6 +73,16 @@ def test_both_trainer_forms_run_a_whole_study_under_snakemake_then_dvc_gives_the
     forced = dvc(study, "repro", "-f", "train@7-cmd")
     assert "copied from" in forced.stdout + forced.stderr
 
+    # DVC tracks the trainer's code too: an edit reruns the train stages, and only the edited
+    # family's trials train again (the other's fingerprints hold; they are copied from the store).
+    seconds = {p: json.loads(p.read_text())["seconds"] for p in (study / "results/trials").glob("k*/*/*/run.json")}
+    with open(study / "mytrainer/fit_cmd.py", "a") as f:
+        f.write("# tuned\n")
+    assert "mytrainer/fit_cmd.py" in dvc(study, "status", "train@7-cmd").stdout
+    dvc(study, "repro")
+    again = {p: json.loads(p.read_text())["seconds"] for p in seconds}
+    assert {p for p in seconds if again[p] != seconds[p]} == {p for p in seconds if "/cmd/" in str(p)}
+
 
 def test_editing_a_trainers_code_reruns_only_its_family(tmp_path):
     """Catches: the trainer's files missing from the fingerprint and the rule inputs (an edit

@@ -109,6 +109,8 @@ class Devices:
             return "cpu"
         listed = self.env.get("CUDA_VISIBLE_DEVICES")
         gpus = visible_gpus(self.env) if listed is not None else machine_gpus()
+        if choice == "auto" and not Path("/proc/driver/nvidia").is_dir():
+            gpus = []  # GPU ids in the environment but no driver (a CPU node, a test cluster's fake GPU)
         if not gpus:
             if choice == "cuda":
                 raise ScalelabError("train.device: cuda, but this job sees no GPU (CUDA_VISIBLE_DEVICES="
