@@ -189,3 +189,27 @@ def test_bad_trainer_settings_are_one_line_before_any_job(tmp_path, monkeypatch,
     with pytest.raises(ScalelabError) as error:
         config.validate(params, root=study)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_report_keeps_the_history_and_says_stop_after_the_familys_patience(tmp_path):
+    """Catches early stopping that never fires (or fires before the patience ran out), the audit's
+    factor not lengthening it, and a resumed trainer's repeated evaluations kept twice."""
+    import numpy as np
+
+    from scalelab.training import trainer
+
+    def trial(factor=1):
+        return trainer.Trial(family="f", hparams={"width": 8}, seed=0, indices=np.arange(4), val_indices=np.arange(2),
+                             test_indices=np.arange(2), manifest=None, device="cpu", precision="fp32",
+                             work=tmp_path / f"x{factor}", patience=2, min_rel_delta=0.01, patience_factor=factor,
+                             log=lambda text: None)
+
+    t = trial()
+    losses = [1.0, 0.5, 0.499, 0.6]  # 0.499 is not 1% better than 0.5: it does not reset patience
+    said = [t.report(step, loss) for step, loss in enumerate(losses, 1)]
+    assert said == [False, False, False, True]
+    assert [r["val_loss"] for r in trainer.read_history(tmp_path / "x1/history.csv")] == losses
+    again = trial()  # a resumed trainer re-reports from step 3: the rows after it are replaced
+    assert len(again.history) == 4 and again.report(3, 0.4) is False and [r["step"] for r in again.history] == [1, 2, 3]
+    longer = trial(factor=2)
+    assert [longer.report(step, loss) for step, loss in enumerate([1.0, 0.5, 0.6, 0.6, 0.6, 0.6], 1)] == [False] * 5 + [True]
