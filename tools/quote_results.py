@@ -40,6 +40,11 @@ def interval(value: float, ci, fmt=g3) -> str:
     return f"{fmt(value)} [{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
+def forecast_at(row: dict) -> str:
+    """A forecast of metrics.json's at_more_data with its 95% interval."""
+    return f"{g3(row['error'])} [{g3(row['error_low'])}, {g3(row['error_high'])}]"
+
+
 def answer(root: Path) -> str:
     """The default study's answer in three lines (README)."""
     whole, metrics = load(root, "results/fit.json"), load(root, "results/metrics.json")
@@ -52,7 +57,7 @@ def answer(root: Path) -> str:
     return (f"- **One more doubling of data** ({fit['family']}, {m:,} to {2 * m:,} {unit}): {metric} x "
             f"{interval(slope['doubling_ratio'], slope['doubling_ratio_ci'])} (95% interval).\n"
             f"- **4x the data** ({int(at4['size']):,} {unit}): {metric} "
-            f"{g3(at4['error'])} [{g3(at4['error_low'])}, {g3(at4['error_high'])}], from {g3(metrics['best'][fit['metric']])} today.\n"
+            f"{forecast_at(at4)}, from {g3(metrics['best'][fit['metric']])} today.\n"
             f"- **Architectures**: {fit['family']} against {', '.join(others)}: the exponents are **{c['verdict']}** "
             f"(F test p = {c['p_value']:.2g}, the same verdict in {100 * c['stability']:.0f}% of jittered repeats).\n")
 
@@ -68,7 +73,7 @@ def example(root: Path) -> str:
     return (f"- **Measured** (test error of the best model, m = {int(fit['points'][0]['size']):,} to "
             f"{int(fit['points'][-1]['size']):,} clips): {points}.\n"
             f"- **One more doubling**: test error x {interval(slope['doubling_ratio'], slope['doubling_ratio_ci'])}; "
-            f"**4x the data**: {g3(at4['error'])} [{g3(at4['error_low'])}, {g3(at4['error_high'])}] (95% intervals).\n"
+            f"**4x the data**: {forecast_at(at4)} (95% intervals).\n"
             f"- **Convergence audit** (2x the script's patience and epochs): {moved}: **{audit['verdict']}**.\n")
 
 
