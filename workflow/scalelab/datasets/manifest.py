@@ -179,10 +179,16 @@ def split(table: Table, val: int, test: int, seed: int = 0, block: int | None = 
 def pool_side(options: dict, val: int, test: int, seed: int = 0) -> tuple[int, str]:
     """How many rows the pool can supply, and where they come from: params validation checks the
     largest shard against it before any job starts."""
-    options = {"path": None, "examples": None, "id": "id", "label": None, "group": None, "heldout_block": None, **(options or {})}
-    block = options.pop("heldout_block")
-    table = read(**options)
-    return len(split(table, val, test, seed, block).pool), table.source
+    table, cut = _cut(val, test, seed, **(options or {}))
+    return len(cut.pool), table.source
+
+
+def _cut(val: int, test: int, seed: int, path: str | None = None, examples: int | None = None, id: str = "id",
+         label: str | None = None, group: str | None = None, heldout_block: int | None = None) -> tuple[Table, Split]:
+    """The rows data.options names, and their split: what make_splits draws from and params
+    validation checks (make_splits' signature lists the same options for prepare.check_options)."""
+    table = read(path, examples, id, label, group)
+    return table, split(table, val, test, seed, heldout_block)
 
 
 def classes_of(labels: np.ndarray) -> list[str]:
@@ -208,8 +214,7 @@ def class_ids(labels: np.ndarray | None, rows: np.ndarray, classes: list[str]) -
 def make_splits(sizes: dict[str, int], seed: int, path: str | None = None, examples: int | None = None,
                 id: str = "id", label: str | None = None, group: str | None = None, heldout_block: int | None = None) -> dict:
     """Form 2 of the dataset contract (datasets/__init__.py)."""
-    table = read(path, examples, id, label, group)
-    cut = split(table, sizes["val"], sizes["test"], seed, heldout_block)
+    table, cut = _cut(sizes["val"], sizes["test"], seed, path, examples, id, label, group, heldout_block)
     if len(cut.pool) < sizes["pool"]:
         raise PoolTooSmall(len(cut.pool), "examples", f"{table.source}: {table.n} rows, {len(cut.left_out)} left out")
     pool = cut.pool[: sizes["pool"]]

@@ -116,9 +116,8 @@ def timings(params: dict, trials_dir: str | Path) -> pd.DataFrame:
                      **study.table_columns(params, t["family"], t["config"]),
                      "seed": t["seed"], "seconds": run.get("seconds", math.nan), "device": run.get("device"),
                      "device_name": run.get("device_name"), "threads": run.get("threads")})
-    frame = pd.DataFrame(rows)
-    hp = [c for c in frame.columns if c.startswith("hp_")]
-    return frame.reindex(columns=cost.TIMING_COLUMNS[:5] + sorted(hp) + cost.TIMING_COLUMNS[5:])
+    frame = pd.DataFrame(rows)  # TIMING_COLUMNS, with a trainer's other grid keys after width and lr
+    return frame.reindex(columns=cost.TIMING_COLUMNS[:3] + study.grid_columns(frame.columns) + cost.TIMING_COLUMNS[5:])
 
 
 def at_grid_edge(best: pd.DataFrame, params: dict) -> list[bool]:

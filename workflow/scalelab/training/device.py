@@ -164,8 +164,11 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def describe(device: torch.device) -> str:
-    """The device's name for run.json."""
+def describe(device) -> str:
+    """The device's name for run.json: a torch.device, or a name ("cpu", "cuda:0"). Torch is
+    asked only for a GPU's name."""
+    if str(device).split(":")[0] != "cuda":
+        return platform.processor() or platform.machine()
     import torch
 
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(device)

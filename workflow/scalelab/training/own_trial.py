@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from scalelab import __version__, io, study
+from scalelab.training import device as devices
 from scalelab.training import store, trainer
 
 # What metrics.json holds besides a trainer's own train_/val_/test_ metrics (select's TRIAL_COLUMNS).
@@ -137,5 +138,6 @@ def _write_run(work: Path, group, trial: trainer.Trial, seconds: float, resumed:
 
 
 def _describe(group) -> str:
-    """The device's name for run.json, without torch: the GPU's id, or the CPU's model."""
-    return f"GPU {group.gpus.gpu}" if group.device_type == "cuda" else platform.processor() or platform.machine()
+    """The device's name for run.json, without torch: the GPU's id (its name is torch's to give),
+    or the CPU's model."""
+    return f"GPU {group.gpus.gpu}" if group.device_type == "cuda" else devices.describe(group.device)
