@@ -191,15 +191,10 @@ def bootstrap(curve: Curve, fitted: laws.Fitted, n_boot: int, seed: int) -> tupl
         inflation = max(1.0, scale)
         noise = sigma * inflation
     rng = np.random.default_rng(seed)
-    center = fitted.error(m)
-    rows = []
-    for _ in range(n_boot):
-        boot = center * np.exp(rng.normal(0.0, noise))
-        try:
-            rows.append(curve.fit(fitted.law, init=fitted.theta, eps=boot).theta)
-        except ScalelabError:
-            continue
-    return np.array(rows), {"n": int(n_boot), "seed": int(seed), "method": "parametric, log-normal noise",
+    boot = fitted.error(m)[None, :] * np.exp(rng.normal(0.0, noise, size=(n_boot, len(m))))
+    theta = laws.refit_rows(fitted, m, boot, sigma)
+    rows = theta[np.all(np.isfinite(theta), axis=1)]
+    return rows, {"n": int(n_boot), "seed": int(seed), "method": "parametric, log-normal noise",
                             "noise": [float(v) for v in noise], "lack_of_fit": inflation}
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scalelab.curves.solve import solve_rows
 from scalelab.errors import ScalelabError
 
 EXP_MAX = 5.0  # |exponent| bound: steeper than m^-5 is not a learning curve
@@ -153,23 +154,21 @@ class M4(Law):
     NEWTON_STEPS = 30
 
     def log_error(self, theta, log_x, ctx):
-        # Solve w = f (B - w)^k for the excess w = eps - e_inf in (0, B), B = e0 - e_inf: in u = log w,
-        # h(u) = u - log f - k log(B - e^u) rises monotonically, so safeguarded Newton converges.
+        # Solve w = f (B - w)^k for the excess w = eps - e_inf in (0, B), B = e0 - e_inf. In the
+        # logit t of w / B it reads H(t) = log sig(t) - k log sig(-t) = log f - (1 - k) log B, and
+        # H' = sig(-t) + k sig(t) lies between min(1, k) and max(1, k) while H'' keeps one sign:
+        # Newton converges in a few steps from the line each end of H follows (t, or k t).
         log_b, c, k, e_inf = theta[0], theta[1], theta[2], theta[3]
         big_b = ctx.e0 - e_inf
-        log_f = log_b + c * log_x
-        log_big_b = np.log(big_b)
-        u = np.minimum(log_f + k * log_big_b, log_big_b - 1e-9)
+        rhs = log_b + c * log_x - (1.0 - k) * np.log(big_b)
+        t = np.where(rhs < 0, rhs, rhs / np.maximum(k, 1e-3))
         for _ in range(self.NEWTON_STEPS):
-            w = np.exp(u)
-            rest = np.maximum(big_b - w, 1e-300)
-            h = u - log_f - k * np.log(rest)
-            u_new = np.minimum(u - h / (1.0 + k * w / rest), 0.5 * (u + log_big_b))  # never step past B
-            done = np.all(np.abs(u_new - u) <= 1e-13)  # converged: a few steps, not all 30 (the fits call this thousands of times)
-            u = u_new
-            if done:
+            log_sig, log_sig_neg = -np.logaddexp(0.0, -t), -np.logaddexp(0.0, t)
+            step = (log_sig - k * log_sig_neg - rhs) / (np.exp(log_sig_neg) + k * np.exp(log_sig) + 1e-300)
+            t = np.clip(t - step, -700.0, 700.0)  # k = 0 with f >= B has no root: w tends to B
+            if not np.any(np.abs(step) > 1e-12):  # converged (NaN rows too): a few steps, not all (fits call this thousands of times)
                 break
-        return np.log(np.exp(u) + e_inf)
+        return np.log(big_b * np.exp(-np.logaddexp(0.0, -t)) + e_inf)
 
     def bounds(self, ctx):
         return [-50.0, -EXP_MAX, 0.0, 0.0], [50.0, -MIN_SLOPE, 5.0, FLOOR_CEILING * ctx.eps_min]
@@ -319,34 +318,41 @@ def context(eps, e0: float | None) -> Context:
 
 def fit_law(law: Law, m, eps, sigma=None, ctx: Context | None = None, m_ref: float | None = None,
             init=None) -> Fitted:
-    """Weighted least squares on log eps within the law's bounds, from its starting points (or
-    from `init` alone: how the bootstrap and the jitter refit, warm-started at the fit)."""
-    from scipy.optimize import least_squares  # slow to import: only where a fit runs
-
+    """Weighted least squares on log eps within the law's bounds, from all its starting points at
+    once (or from `init` alone), keeping the best (solve.solve_rows)."""
     m, eps = np.asarray(m, float), np.asarray(eps, float)
     if len(m) < law.min_points:
         raise ScalelabError(f"law {law.name} has {law.n_params} parameters and needs at least {law.min_points} points; got {len(m)}")
     ctx = ctx or context(eps, None)
     m_ref = m_ref or float(np.exp(np.mean(np.log(m))))
     log_x, log_eps = np.log(m / m_ref), np.log(eps)
-    weight = 1.0 / np.asarray(sigma, float) if sigma is not None else np.ones_like(log_eps)
-    lo, hi = law.bounds(ctx)
-    span = np.array(hi) - np.array(lo)
-
-    def residuals(theta):
-        return (law.log_error(theta, log_x, ctx) - log_eps) * weight
-
     starts = [init] if init is not None else law.starts(log_x, log_eps, ctx)
-    best = None
-    for start in starts:
-        x0 = np.clip(np.asarray(start, float), np.array(lo) + 1e-9 * span, np.array(hi) - 1e-9 * span)
-        with np.errstate(all="ignore"):
-            sol = least_squares(residuals, x0, bounds=(lo, hi), method="trf", max_nfev=200 * law.n_params)
-        if np.isfinite(sol.cost) and (best is None or sol.cost < best.cost - 1e-12):
-            best = sol
-    if best is None:
+    theta, cost = solve_rows(_residuals(law, log_x, log_eps[None, :], sigma, ctx), starts, *law.bounds(ctx))
+    best = int(np.argmin(cost))
+    if not np.isfinite(cost[best]):
         raise ScalelabError(f"law {law.name}: the fit did not converge on these points")
-    return Fitted(law, best.x, m_ref, ctx, float(best.cost), len(m))
+    return Fitted(law, theta[best], m_ref, ctx, float(cost[best]), len(m))
+
+
+def refit_rows(fitted: Fitted, m, eps_rows, sigma=None) -> np.ndarray:
+    """The law refitted to every row of `eps_rows` (B, len(m)) at once, each warm-started at the
+    fit: the bootstrap's refits. Returns (B, n_params); rows that did not converge are NaN."""
+    law, log_x = fitted.law, np.log(np.asarray(m, float) / fitted.m_ref)
+    starts = np.repeat(np.asarray(fitted.theta, float)[None, :], len(eps_rows), axis=0)
+    theta, cost = solve_rows(_residuals(law, log_x, np.log(eps_rows), sigma, fitted.ctx), starts, *law.bounds(fitted.ctx))
+    return np.where(np.isfinite(cost)[:, None], theta, np.nan)
+
+
+def _residuals(law: Law, log_x, log_eps_rows, sigma, ctx: Context):
+    """residual_rows for solve_rows: weighted log residuals of parameter rows against the target
+    row of each problem (one shared target when log_eps_rows has a single row)."""
+    weight = 1.0 / np.asarray(sigma, float) if sigma is not None else 1.0
+    shared = len(log_eps_rows) == 1
+
+    def residual_rows(theta, which):
+        target = log_eps_rows[0] if shared else log_eps_rows[which]
+        return (law.log_error([theta[:, j:j + 1] for j in range(law.n_params)], log_x[None, :], ctx) - target) * weight
+    return residual_rows
 
 
 def jacobian_se(fitted: Fitted, m, eps, sigma=None) -> np.ndarray:
