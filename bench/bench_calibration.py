@@ -34,7 +34,7 @@ def main() -> None:
     p.add_argument("--json", help="write the per-law summary here too")
     args = p.parse_args()
     started = time.perf_counter()
-    rows = simulate.run(args.curves, args.laws.split(","), seed=args.seed, n_boot=args.bootstrap, truth_law=args.truth)
+    rows = simulate.run(args.curves, args.laws.split(","), seed=args.seed, bootstrap=args.bootstrap, truth_law=args.truth)
     summary = simulate.summarise(rows)
     print(f"{args.curves} curves drawn from the {args.truth} law, sizes 2^7..2^14, 2 seeds, noise 1-4% per seed, {args.bootstrap} bootstrap refits; "
           f"{time.perf_counter() - started:.0f} s")

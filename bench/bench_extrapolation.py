@@ -46,7 +46,7 @@ every curve here, fitted without the study's best guess, which LCDB does not hav
     python bench/bench_extrapolation.py --jobs 2 --json out.json     # all 1,113 even-id curves: about 2 h of CPU
     python bench/bench_extrapolation.py --synthetic --per-shape 10   # 5 shapes x 10 curves x 2 modes: 3.5-4 min
     python bench/bench_extrapolation.py --kept                       # 3-4 kept curves: 10 s
-    python bench/bench_extrapolation.py --curves tests/data/lcdb_subset.csv --scalelab-args '{"n_boot": 50}'
+    python bench/bench_extrapolation.py --curves tests/data/lcdb_subset.csv --scalelab-args '{"bootstrap": 50}'
     python bench/bench_extrapolation.py --limit 12 --write-curves tests/data/lcdb_subset.csv  # the test's curves
 
 Times measured 2026-12-04 on a shared 2-core VM with scalelab's method of that day, whose 0.5-10 s
@@ -746,7 +746,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     except json.JSONDecodeError as exc:
         raise SystemExit(f"error: --scalelab-args is not JSON ({exc})") from None
     if not isinstance(args.scalelab_args, dict):
-        raise SystemExit("error: --scalelab-args must be a JSON object, e.g. '{\"n_boot\": 50}'")
+        raise SystemExit("error: --scalelab-args must be a JSON object, e.g. '{\"bootstrap\": 50}'")
     check_scalelab_args(args.scalelab_args)
     args.modes, args.methods = check_list(args.modes, MODES, "modes"), check_list(args.methods, METHODS, "methods")
     if "persistence" not in args.methods:  # the baseline every other method is compared with

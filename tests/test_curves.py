@@ -2,15 +2,17 @@
 intervals and the shared-exponent test behave as documented; bad curves are one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import cli
+from conftest import ROOT, cli
 
 from scalelab.curves import backtest, exponents, fit, laws, simulate
 from scalelab import io
+from scalelab.cli import PIPELINE_IMPORTS
 from scalelab.errors import ScalelabError
 
 SIZES = 2.0 ** np.arange(7, 19)  # 12 shards, 2^7 .. 2^18
@@ -58,7 +60,7 @@ def test_each_law_recovers_its_own_truth(name):
 def test_plateau_law_recovers_the_exponent_without_a_cut():
     _, seeds = draw("plateau", seed=3)
     noise = fit.seed_noise(list(seeds))
-    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), noise["sigma"], law="plateau", best_guess=E0, n_boot=100)
+    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), noise["sigma"], law="plateau", best_guess=E0, bootstrap=100)
     assert r["law"] == "plateau" and r["fit_start"] == SIZES[0]  # every point used
     assert r["beta_g_ci"][0] <= -0.7 <= r["beta_g_ci"][1]
     assert r["beta_g"] == pytest.approx(-0.7, abs=0.08)
@@ -90,7 +92,7 @@ def test_backtest_skips_splits_that_leave_too_few_points():
 
 def test_auto_names_its_law_and_why():
     _, seeds = draw("plateau", seed=5)
-    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), fit.seed_noise(list(seeds))["sigma"], best_guess=E0, n_boot=50)
+    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), fit.seed_noise(list(seeds))["sigma"], best_guess=E0, bootstrap=50)
     # A plateau-shaped truth: the broken law backtests best, but the plateau law ties with it within
     # the noise, and of tied laws the three-region law is reported; the reason quotes its own score.
     scores = {row["law"]: row["mean"] for row in r["backtest"]["rows"]}
@@ -98,7 +100,7 @@ def test_auto_names_its_law_and_why():
     assert r["law"] == "plateau"
     assert f"backtest error {scores['plateau']:.4f}" in r["law_reason"] and "the three-region law" in r["law_reason"]
     assert f"beats persistence ({scores['persistence']:.4f})" in r["law_reason"]
-    named = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), law="m4", best_guess=E0, n_boot=20)
+    named = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), law="m4", best_guess=E0, bootstrap=20)
     assert named["law"] == "m4" and "fit.law: m4" in named["law_reason"]
 
 
@@ -115,7 +117,7 @@ def test_intervals_cover_the_truth_in_simulation():
     and of `auto` (its mixture of laws) on plateau-shaped truths with 1-4% noise per seed. With 24
     curves one miss is 4 points of coverage: the bench's 200 curves measure it, this catches a
     collapse (the chosen law's bootstrap alone covered 0.895 there, the mixture 0.95)."""
-    summary = {s["law"]: s for s in simulate.summarise(simulate.run(24, ["plateau", "auto"], seed=7, n_boot=60))}
+    summary = {s["law"]: s for s in simulate.summarise(simulate.run(24, ["plateau", "auto"], seed=7, bootstrap=60))}
     for s in summary.values():
         assert s["cover_beta"] >= 0.85 and s["cover_4x"] >= 0.85, s
         assert s["median_err_4x"] < 0.08, s
@@ -152,7 +154,7 @@ def test_auto_mixes_the_laws_it_cannot_tell_apart():
     forecast, not the draws: its interval is tested in test_predictions_are_consistent.)"""
     _, seeds = draw("plateau", seed=5)
     noise = fit.seed_noise(list(seeds))
-    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), noise["sigma"], best_guess=E0, n_boot=120)
+    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), noise["sigma"], best_guess=E0, bootstrap=120)
     drawn = set(r["samples"].law)
     assert len(drawn) > 1 and r["law"] in drawn and len(r["samples"]) <= 120
     assert r["bootstrap"]["laws"][r["law"]] > 0 and sum(r["bootstrap"]["laws"].values()) == 120
@@ -173,7 +175,7 @@ def test_predictions_are_consistent():
     (The plateau truth of truth_of, whose floor is most of the error at the largest shard, is not
     used: the forecast's interval misses it at 2x and 4x on 8 of seeds 0-9, by 2-5 sd.)"""
     _, seeds = draw("hestness", seed=0)
-    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), law="hestness", best_guess=E0, n_boot=50)
+    r = fit.fit_learning_curve(SIZES, np.median(seeds, axis=1), law="hestness", best_guess=E0, bootstrap=50)
     widths = []
     for m in (1e6, 1e7):
         err = fit.predict_error(r, m)
@@ -195,7 +197,7 @@ def test_predictions_are_consistent():
 def test_model_size_law_recovers_exponent():
     rng = np.random.default_rng(0)
     params = 50 * SIZES**0.7 * np.exp(rng.normal(0, 0.05, len(SIZES)))
-    r = fit.fit_model_size(SIZES, params, n_boot=200)
+    r = fit.fit_model_size(SIZES, params, bootstrap=200)
     assert r["beta_p"] == pytest.approx(0.7, abs=0.03)
     assert r["beta_p_ci"][0] <= 0.7 <= r["beta_p_ci"][1]
 
@@ -289,7 +291,7 @@ def test_a_flat_curve_is_answered_with_its_level():
     and the forecast is its level with an interval that holds the level."""
     rng = np.random.default_rng(0)
     eps = 0.3 * np.exp(rng.normal(0, 0.02, len(SIZES)))
-    r = fit.fit_learning_curve(SIZES, eps, n_boot=30)
+    r = fit.fit_learning_curve(SIZES, eps, bootstrap=30)
     assert r["shape"]["shape"] == "flat" and r["law"] == "flat" and "nothing measurable" in r["law_reason"]
     assert r["warning"] is None
     p = fit.predict_error(r, 4 * SIZES[-1])
@@ -333,7 +335,7 @@ def test_one_value_per_size_still_mixes_the_laws_and_has_noise():
     """Without seeds the noise comes from the residuals (never zero), so auto's ties and mixture
     work as they do with seeds, and the forecast's interval is not a line."""
     clean, seeds = draw("plateau", seed=5, n_seeds=1)
-    r = fit.fit_learning_curve(SIZES, seeds[:, 0], best_guess=E0, n_boot=60)
+    r = fit.fit_learning_curve(SIZES, seeds[:, 0], best_guess=E0, bootstrap=60)
     assert len(set(r["samples"].law)) > 1, r["bootstrap"]
     assert r["forecast"]["noise"] > 0.003
     p = fit.predict_error(r, 4 * SIZES[-1])
@@ -350,7 +352,7 @@ def test_the_api_gives_the_cli_result(tmp_path):
     proc = cli("fit-curve", str(csv), "--out", str(tmp_path / "fit.json"), "--predict", "1e6", "--bootstrap", "30")
     assert proc.returncode == 0, proc.stderr
     from_cli = json.loads((tmp_path / "fit.json").read_text())
-    from_api = scalelab.fit_curve([m for m, _ in rows], [e for _, e in rows], predict=[1e6], n_boot=30)
+    from_api = scalelab.fit_curve([m for m, _ in rows], [e for _, e in rows], predict=[1e6], bootstrap=30)
     from_cli.pop("source")
     assert json.loads(json.dumps(io.to_jsonable(from_api))) == from_cli  # the file rounds as to_jsonable does
     with pytest.raises(scalelab.ScalelabError, match="distinct sizes"):
@@ -362,8 +364,9 @@ def test_a_flat_law_needs_infinite_data_not_an_overflow():
     assert fit.data_for(fitted, 0.01) == float("inf")
 
 
-# The curve library is the science a notebook uses alone: numpy, scipy and matplotlib only.
-PIPELINE_PACKAGES = ("torch", "snakemake", "dvc", "pandas", "jsonschema", "ruamel")
+# The curve library is the science a notebook uses alone: numpy, scipy and matplotlib only; the
+# `pipeline` extra's packages (by their import names) are what it must never import.
+PIPELINE_PACKAGES = tuple(PIPELINE_IMPORTS.values())
 
 
 def test_the_curve_library_imports_only_the_plumbing_of_the_package():
@@ -383,15 +386,16 @@ def run_without_pipeline_packages(body: str) -> None:
 import sys
 class Missing:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {PIPELINE_PACKAGES!r}:
-            raise ImportError(f"{{name}} is not installed here")
+        if name.split(".")[0] in {PIPELINE_PACKAGES!r}:  # as Python says of a package not installed
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 sys.meta_path.insert(0, Missing())
 {body}
 loaded = [m for m in sys.modules if m.split(".")[0] in {PIPELINE_PACKAGES!r}]
 assert loaded == [], loaded
 print("ok")
 """
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}  # the checkout's package, not an installed one
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
 
 

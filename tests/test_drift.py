@@ -6,6 +6,7 @@ import it (YAML, comments, a file list) are checked against it here, so they can
   dvc.yaml's are checked against them by test_dvc_yaml.py);
 - the law names: laws.LAWS (cli.py reads them);
 - the small-data defaults: fit.SMALL_DATA_TOLERANCE and fit.SMALL_DATA_SLOPE (fit-curve and plan.py read them);
+- the bootstrap's refit count: fit.BOOTSTRAP (fit_curve, LearningCurve and fit-curve read it);
 - bits from nats: study.bits (select's *_bits columns call it).
 """
 
@@ -121,6 +122,14 @@ def test_small_data_defaults_are_fit_pys():
     schema = SCHEMA["fit"]["properties"]
     assert f"e.g. {fit.SMALL_DATA_TOLERANCE}" in schema["small_data_tolerance"]["description"]
     assert f"e.g. {fit.SMALL_DATA_SLOPE}" in schema["small_data_slope"]["description"]
+
+
+def test_the_bootstrap_default_is_fit_pys():
+    """params.yaml lists every key, so it repeats fit.BOOTSTRAP (fit_curve's and fit-curve's default):
+    one refit count for a study and for a curve measured elsewhere."""
+    assert yaml.safe_load((ROOT / "params.yaml").read_text())["fit"]["bootstrap"] == fit.BOOTSTRAP, \
+        "params.yaml fit.bootstrap drifted from BOOTSTRAP in curves/fit.py"
+    assert SCHEMA["fit"]["properties"]["bootstrap"]["description"].endswith(f"e.g. {fit.BOOTSTRAP}")
 
 
 def test_the_plan_takes_the_small_data_defaults_from_fit_py(monkeypatch):

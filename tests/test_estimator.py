@@ -14,7 +14,7 @@ from scalelab.errors import ScalelabError
 from test_curves import run_without_pipeline_packages
 
 TRUTH = {"law": "plateau", "beta": -0.6, "gamma": 0.01, "m0": 200.0, "s": 1.5}
-OPTIONS = {"best_guess": simulate.E0, "n_boot": 20}
+OPTIONS = {"best_guess": simulate.E0, "bootstrap": 20}
 M_LAST = float(simulate.SIZES[-1])
 AHEAD = [1.5 * M_LAST, 2 * M_LAST, 4 * M_LAST]
 
@@ -44,7 +44,7 @@ def test_the_estimator_answers_what_fit_curve_answers(lc):
 
 
 def test_the_defaults_are_fit_curves():
-    """Catches a copied default drifting from fit_curve's (n_boot was 100 in the API, 400 in the pipeline)."""
+    """Catches a copied default drifting from fit_curve's (the refit count was once 100 in the API, 400 in the pipeline)."""
     import inspect
 
     from scalelab.curves.measured import fit_curve
@@ -70,9 +70,19 @@ def test_bad_input_is_a_one_line_error(lc):
     with pytest.raises(ScalelabError, match="not fitted"):
         scalelab.LearningCurve().predict(100)
     with pytest.raises(ScalelabError, match="unknown option"):
-        scalelab.LearningCurve(bootstrap=400)
+        scalelab.LearningCurve(bootstraps=400)
     with pytest.raises(ScalelabError, match="positive"):
         lc.data_for(-1)
+
+
+@pytest.mark.parametrize("call", [lambda: scalelab.LearningCurve(n_boot=50), lambda: scalelab.fit_curve([1, 2, 4], [0.5, 0.4, 0.3], n_boot=50)],
+                         ids=["LearningCurve", "fit_curve"])
+def test_the_old_option_name_is_refused_with_the_new_one(call):
+    """Catches n_boot (renamed bootstrap) met by a bare "unexpected keyword", or taken as a typo
+    among the options: one line that names the new option."""
+    with pytest.raises(TypeError, match="n_boot was renamed bootstrap; pass bootstrap=50") as exc:
+        call()
+    assert isinstance(exc.value, ScalelabError) and "\n" not in str(exc.value)
 
 
 def test_to_dict_and_from_dict_round_trip(lc):
@@ -82,7 +92,7 @@ def test_to_dict_and_from_dict_round_trip(lc):
     again = scalelab.LearningCurve.from_dict(json.loads(json.dumps(lc.to_dict())))
     assert np.array_equal(again.predict(AHEAD), lc.predict(AHEAD))
     assert np.array_equal(again.interval(AHEAD), lc.interval(AHEAD))
-    assert again.doubling == lc.doubling and again.options["n_boot"] == OPTIONS["n_boot"]
+    assert again.doubling == lc.doubling and again.options["bootstrap"] == OPTIONS["bootstrap"]
     family = next(iter(json.loads((ROOT / "results" / "fit.json").read_text())["families"].values()))
     study = scalelab.LearningCurve.from_dict(family)
     m = 2 * family["forecast"]["m_last"]
@@ -137,7 +147,7 @@ assert not [m for m in sys.modules if m == "numpy" or m.startswith("scalelab.cur
 import numpy as np
 sizes = np.repeat(2.0 ** np.arange(7, 15), 2)
 errors = 0.02 + 3 * sizes ** -0.4 * np.exp(np.random.default_rng(0).normal(0, 0.02, sizes.size))
-lc = scalelab.LearningCurve(n_boot=10).fit(sizes, errors)
+lc = scalelab.LearningCurve(bootstrap=10).fit(sizes, errors)
 lc = scalelab.LearningCurve.from_dict(lc.to_dict())
 assert lc.predict(2 ** 16) < lc.interval(2 ** 16)[1] and lc.data_for(0.03) > 0 and lc.doubling["doubling_ratio"] < 1
 try:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_extrapolation as bench  # noqa: E402
 
 SUBSET = ROOT / "tests" / "data" / "lcdb_subset.csv"
-FAST = {"n_boot": 20}  # intervals from 20 refits: enough to check they are intervals, 2x faster than the default
+FAST = {"bootstrap": 20}  # intervals from 20 refits: enough to check they are intervals, 2x faster than the default
 
 
 @pytest.fixture(scope="module")

@@ -131,7 +131,7 @@ def falling_result(seeds_at, law_free=True) -> dict:
     """fit.fit_learning_curve on a curve with the given seed values per size, as fit_step loads it."""
     m = np.array(SIZES, float)
     noise = fit.seed_noise([np.asarray(s) for s in seeds_at])
-    r = fit.fit_learning_curve(m, [np.median(s) for s in seeds_at], noise["sigma"], best_guess=0.9, n_boot=20,
+    r = fit.fit_learning_curve(m, [np.median(s) for s in seeds_at], noise["sigma"], best_guess=0.9, bootstrap=20,
                                seed_sd=noise["seed_sd"])
     r.update(beta_p=None, size_samples=np.full((20, 2), np.nan), metric="test_error", unit="examples")
     r["points"] = [{"size": float(mm), "seeds": list(map(float, s))} for mm, s in zip(m, seeds_at)]

@@ -14,8 +14,18 @@ import errno
 import os
 import sys
 
+from scalelab.curves.fit import BOOTSTRAP
 from scalelab.curves.laws import LAWS
 from scalelab.errors import ScalelabError
+
+# The `pipeline` extra of pyproject.toml, each distribution by the name it is imported as. `pip
+# install scalelab` gives the curve library alone (numpy, scipy, matplotlib): fit-curve, backtest
+# and plan run there; a step that imports one of these says which install it needs.
+PIPELINE_IMPORTS = {
+    "torch": "torch", "pandas": "pandas", "pyyaml": "yaml", "ruamel.yaml": "ruamel", "jsonschema": "jsonschema",
+    "mnist1d": "mnist1d", "scikit-learn": "sklearn", "snakemake": "snakemake", "dvc": "dvc",
+    "sacrebleu": "sacrebleu", "espeakng-loader": "espeakng_loader",
+}
 
 
 def _floats(text: str) -> list[float]:
@@ -117,9 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="where to write the fit JSON")
     s.add_argument("--predict", type=_floats, default=[], help="sizes to predict the error at, e.g. 1e6,1e7")
     s.add_argument("--best-guess", type=float, default=None, help="error of guessing (e.g. 0.9 for 10 classes); helps find the small-data region")
-    s.add_argument("--bootstrap", type=int, default=100,
-                   help="bootstrap refits for the 95%% intervals (default 100, the count the simulation study calibrated "
-                        "them with, bench/README.md; the pipeline's fit.bootstrap is 400)")
+    s.add_argument("--bootstrap", type=int, default=BOOTSTRAP,
+                   help="bootstrap refits for the 95%% intervals (default %(default)s, as the pipeline's fit.bootstrap)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--min-points", type=int, default=3)
     s.add_argument("--law", default="auto", choices=["auto", *LAWS],
@@ -269,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         dispatch(args)
     except ScalelabError as exc:
         print(f"scalelab: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in PIPELINE_IMPORTS.values():
+            raise  # a bug, not a missing install
+        print(f"scalelab {args.step} needs the pipeline: pip install 'scalelab[pipeline]'", file=sys.stderr)
         return 2
     except OSError as exc:
         # A full disk, a read-only or vanished folder: outputs are written to a temporary file and

@@ -39,10 +39,11 @@ class LearningCurve:
     """A learning curve's fit: what more data buys, with the fit's 95% intervals.
 
     LearningCurve(**options) takes scalelab.fit_curve's options, with its defaults (law, best_guess,
-    n_boot, seed, min_points, predict). Per-point noise is not an input: as in fit_curve, it comes
+    bootstrap, seed, min_points, predict). Per-point noise is not an input: as in fit_curve, it comes
     from several errors at one size (seeds)."""
 
     def __init__(self, **options):
+        measured.check_renamed(options, "LearningCurve")
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             raise ScalelabError(f"LearningCurve: unknown option(s) {', '.join(unknown)}; "
@@ -179,7 +180,7 @@ class LearningCurve:
         if missing:
             raise ScalelabError(f"LearningCurve.from_dict: missing {', '.join(missing)}; expected a scalelab.fit_curve result")
         boot = d.get("bootstrap") or {}
-        recorded = {"best_guess": d.get("best_guess"), "n_boot": boot.get("n"), "seed": boot.get("seed")}
+        recorded = {"best_guess": d.get("best_guess"), "bootstrap": boot.get("n"), "seed": boot.get("seed")}
         lc = cls(**{k: v for k, v in recorded.items() if v is not None})
         return lc._load(copy.deepcopy(d))
 

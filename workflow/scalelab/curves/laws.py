@@ -21,6 +21,12 @@ power and hestness describe the power-law region only: they are fitted on the po
 small-data region (fit.power_law_start). The others model the small-data bend themselves and use
 every point. e0 is the error of guessing (1 - 1/K, or log K for cross-entropy): m4 and plateau
 start from it instead of fitting it, which saves a parameter the data rarely pins down.
+
+The same laws as plain functions of m, in units of m with the parameters in the formula's order
+(`power`, `hestness`, `m3`, `m4`, `broken`, `plateau`; `CALLABLES` by name), for scipy or a plot:
+
+    from scipy.optimize import curve_fit
+    (alpha, beta, gamma), _ = curve_fit(laws.hestness, m, eps, p0=[1.0, -0.5, 0.01])
 """
 
 from __future__ import annotations
@@ -373,3 +379,57 @@ def jacobian_se(fitted: Fitted, m, eps, sigma=None) -> np.ndarray:
     s2 = 2 * fitted.cost / dof
     cov = s2 * np.linalg.pinv(jac.T @ jac)
     return np.sqrt(np.maximum(np.diag(cov), 0.0))
+
+
+# The laws as plain functions of m, for scipy.optimize.curve_fit or a plot: eps(m) with the
+# parameters in the order of the formula, in units of m (no m_ref, no Context). Each calls its
+# class's log_error at x = m (m_ref = 1), so the formulas live in one place.
+
+def _eps(name: str, m, theta, e0: float = math.nan) -> np.ndarray:
+    """eps(m) of law `name` at theta in its own convention; only m4 and plateau read e0."""
+    theta = [np.asarray(v, float) for v in theta]
+    return np.exp(LAWS[name].log_error(theta, np.log(np.asarray(m, float)), Context(e0, math.nan, math.nan)))
+
+
+def _log(value):
+    # log 0 is a limit, not an error: g = 0 in m3 is the plain power law a m^-c.
+    with np.errstate(divide="ignore"):
+        return np.log(value)
+
+
+def power(m, alpha, beta):
+    """eps = alpha m^beta (M1; Hestness et al. 2017's power-law region). alpha > 0, beta < 0."""
+    return _eps("power", m, [_log(alpha), beta])
+
+
+def hestness(m, alpha, beta, gamma):
+    """eps = alpha m^beta + gamma (Hestness et al. 2017; M2): the power law and its floor gamma >= 0."""
+    return _eps("hestness", m, [_log(alpha), beta, gamma])
+
+
+def m3(m, a, c, g):
+    """eps = a (1/m + g)^c (Alabdulmohsin et al. 2022, M3): a power law a m^-c bending to the
+    floor a g^c beyond m = 1/g. a > 0, c > 0, g >= 0."""
+    return _eps("m3", m, [_log(a), c, _log(g)])
+
+
+def m4(m, b, c, k, e_inf, e0):
+    """eps solving (eps - e_inf) / (e0 - eps)^k = b m^c (Alabdulmohsin et al. 2022, M4): from the
+    error of guessing e0 down to the floor e_inf. b > 0, c < 0, k >= 0, 0 <= e_inf < e0."""
+    return _eps("m4", m, [_log(b), c, k, e_inf], e0)
+
+
+def broken(m, gamma, a, c0, c1, d, f):
+    """eps = gamma + a m^-c0 (1 + (m/d)^(1/f))^-((c1 - c0) f) (Caballero et al. 2022, one break):
+    slope -c0 below the break at m = d, -c1 above it, f its sharpness. a, d, f > 0."""
+    return _eps("broken", m, [gamma, _log(a), c0, c1, _log(d), _log(f)])
+
+
+def plateau(m, m0, beta, gamma, s, e0):
+    """eps = gamma + (e0 - gamma) (1 + (m/m0)^(-beta s))^(-1/s) (scalelab's three regions, after
+    Hestness et al. 2017): the small-data plateau e0, the power law of exponent beta < 0 from about
+    m0, the floor gamma; s > 0 the bend's sharpness."""
+    return _eps("plateau", m, [_log(m0), beta, gamma, _log(s)], e0)
+
+
+CALLABLES = {f.__name__: f for f in (power, hestness, m3, m4, broken, plateau)}

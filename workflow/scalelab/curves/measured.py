@@ -11,6 +11,7 @@ families.<name>), plus predictions at the sizes given with --predict.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from pathlib import Path
 
@@ -66,13 +67,40 @@ def reduce_rows(rows: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dic
     return frame, fit.seed_noise(groups["error"])
 
 
+# Options renamed, old name to new: the old one is refused with the new name, not silently ignored
+# or met with Python's bare "unexpected keyword".
+RENAMED = {"n_boot": "bootstrap"}
+
+
+class RenamedOption(ScalelabError, TypeError):
+    """An option under its old name: a TypeError to Python (as any wrong keyword), one line to the CLI."""
+
+
+def check_renamed(options: dict, where: str) -> None:
+    old = sorted(set(options) & set(RENAMED))
+    if old:
+        new = RENAMED[old[0]]
+        raise RenamedOption(f"{where}: {old[0]} was renamed {new}; pass {new}={options[old[0]]!r}")
+
+
+def refuse_renamed(func):
+    """`func` with RENAMED's old names refused by name; its signature (what LearningCurve reads) unchanged."""
+    @functools.wraps(func)
+    def checked(*args, **options):
+        check_renamed(options, func.__name__)
+        return func(*args, **options)
+    return checked
+
+
+@refuse_renamed
 def fit_curve(sizes, errors, predict=(), params=None, law: str = "auto", best_guess: float | None = None,
-              n_boot: int = 100, seed: int = 0, min_points: int = 3) -> dict:
+              bootstrap: int = fit.BOOTSTRAP, seed: int = 0, min_points: int = 3) -> dict:
     """Fit a learning curve measured elsewhere: the Python face of `scalelab fit-curve`, the same result.
 
     sizes, errors: one entry per measurement; several at one size are seeds (their median is the
     point, their spread its noise). params: the best model's parameter count per row (optional:
-    fits the model-size law too). predict: sizes to predict the error at. Returns fit-curve's JSON
+    fits the model-size law too). predict: sizes to predict the error at. bootstrap: refits behind
+    the intervals (fit.BOOTSTRAP). Returns fit-curve's JSON
     as a dict (`result["predictions"]`: size, error, error_ci per size asked); raises
     ScalelabError on input it cannot answer.
     """
@@ -81,11 +109,11 @@ def fit_curve(sizes, errors, predict=(), params=None, law: str = "auto", best_gu
         rows["params"] = np.asarray(params, float)
     frame, noise = reduce_rows(rows)
     result = fit.fit_learning_curve(frame["size"], frame["error"], noise["sigma"], law=law,
-                                    best_guess=best_guess, min_points=min_points, n_boot=n_boot, seed=seed,
+                                    best_guess=best_guess, min_points=min_points, bootstrap=bootstrap, seed=seed,
                                     seed_sd=noise["seed_sd"])
     if "params" in frame:
         in_law = frame["size"] >= result["power_law_start"]
-        result.update(fit.without_samples(fit.fit_model_size(frame["size"][in_law], frame["params"][in_law], n_boot, seed)))
+        result.update(fit.without_samples(fit.fit_model_size(frame["size"][in_law], frame["params"][in_law], bootstrap, seed)))
     result["predictions"] = [fit.predict_error(result, m) for m in predict]
     # The points behind the fit, each size's seeds kept: what `scalelab plan` simulates more of.
     result["points"] = [{"size": float(m), "error": float(e), "seeds": [float(v) for v in rows["error"][rows["size"] == m]]}
@@ -94,11 +122,11 @@ def fit_curve(sizes, errors, predict=(), params=None, law: str = "auto", best_gu
 
 
 def run(points: str, out: str, predict_sizes: list[float], best_guess: float | None,
-        n_boot: int, seed: int, min_points: int, law: str = "auto") -> dict:
+        bootstrap: int, seed: int, min_points: int, law: str = "auto") -> dict:
     rows = read_points(points)
     try:
         result = fit_curve(rows["size"], rows["error"], predict=predict_sizes, params=rows.get("params"), law=law,
-                           best_guess=best_guess, n_boot=n_boot, seed=seed, min_points=min_points)
+                           best_guess=best_guess, bootstrap=bootstrap, seed=seed, min_points=min_points)
     except ScalelabError as exc:
         raise ScalelabError(f"{points}: {exc}") from None
     result = {**result, "source": str(Path(points))}

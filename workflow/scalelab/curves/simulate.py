@@ -46,7 +46,7 @@ def true_error(truth: dict, m) -> np.ndarray:
     return np.exp(law.log_error(theta, np.log(np.asarray(m, float)), ctx))
 
 
-def run(n_curves: int, law_names: list[str], seed: int = 0, n_seeds: int = 2, n_boot: int = 200,
+def run(n_curves: int, law_names: list[str], seed: int = 0, n_seeds: int = 2, bootstrap: int = fit.BOOTSTRAP,
         truth_law: str = "plateau") -> list[dict]:
     """One row per (curve, law): the truth, the fitted exponent and its interval, and the
     predictions beyond the data with their intervals."""
@@ -59,7 +59,7 @@ def run(n_curves: int, law_names: list[str], seed: int = 0, n_seeds: int = 2, n_
         noise = fit.seed_noise(list(seeds))
         eps = np.median(seeds, axis=1)
         for name in law_names:
-            r = fit.fit_learning_curve(SIZES, eps, noise["sigma"], law=name, best_guess=E0, n_boot=n_boot,
+            r = fit.fit_learning_curve(SIZES, eps, noise["sigma"], law=name, best_guess=E0, bootstrap=bootstrap,
                                        seed=i, seed_sd=noise["seed_sd"])
             row = {"curve": i, "law": name, "chosen": r["law"], **{f"true_{k}": v for k, v in truth.items()},
                    "beta_g": r["beta_g"], "beta_lo": r["beta_g_ci"][0], "beta_hi": r["beta_g_ci"][1]}

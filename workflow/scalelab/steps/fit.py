@@ -59,7 +59,7 @@ def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes
     curve = fit.fit_learning_curve(
         best["size"].to_numpy(), best[metric].to_numpy(), noise["sigma"], law=cfg["law"],
         best_guess=best_guess(metric, n_classes), tolerance=cfg["small_data_tolerance"],
-        min_points=cfg["min_points"], n_boot=cfg["bootstrap"], seed=cfg["seed"], slope_ratio=cfg["small_data_slope"],
+        min_points=cfg["min_points"], bootstrap=cfg["bootstrap"], seed=cfg["seed"], slope_ratio=cfg["small_data_slope"],
         seed_sd=noise["seed_sd"],
     )
     # The best model size only means something where data, not guessing, limits the error, and
@@ -73,7 +73,7 @@ def fit_family(best: pd.DataFrame, seeds: list[np.ndarray], cfg: dict, n_classes
     samples.insert(0, "law", draws.law)
     if len(measured) >= MIN_SIZE_LAW_SHARDS:
         size_law = fit.fit_model_size(measured["size"].to_numpy(), measured["params"].to_numpy(),
-                                      n_boot=len(samples), seed=cfg["seed"])
+                                      bootstrap=len(samples), seed=cfg["seed"])
         samples[SIZE_COLUMNS] = size_law["samples"]
     else:
         size_law = {"alpha_p": None, "alpha_p_ci": None, "beta_p": None, "beta_p_ci": None}
