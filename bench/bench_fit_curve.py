@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import scalelab  # noqa: E402
 import bench_extrapolation as lcdb  # noqa: E402
+import lcdb_curves  # noqa: E402
 
 REPEATS = 5
 
@@ -62,7 +63,7 @@ def main() -> None:
             seconds = shell_seconds(csv, Path(tmp) / "fit.json")
             print(f"fit-curve, {n_sizes} sizes x {n_seeds} seeds ({n_sizes * n_seeds} rows): {seconds:.2f} s median of {REPEATS} "
                   f"(target <= {target} s)")
-    curves, _ = lcdb.load_curves(ROOT / "tests" / "data" / "lcdb_subset.csv", ids="even")
+    curves, _ = lcdb_curves.load_curves(ROOT / "tests" / "data" / "lcdb_subset.csv", ids="even")
     for mode in lcdb.MODES:
         times = []
         for curve in curves:

@@ -4,7 +4,8 @@ curves (tests/data/lcdb_subset.csv, see tests/data/README.md), in both of its mo
 
 The assertions are the issue's bar, not tuned numbers: the mean |log(predicted / measured)| at the
 farthest anchor below persistence's, intervals that hold most measured errors and widen with the
-horizon, no curve refused; and the coverage the bench reports is counted right."""
+horizon, no curve refused; and the coverage, the interval score, the backtest interval of the
+other methods and the subsets the bench reports are counted right (by hand)."""
 
 import math
 import sys
@@ -13,7 +14,11 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-import bench_extrapolation as bench  # noqa: E402
+import bench_extrapolation as bench  # noqa: E402  (puts workflow/ on sys.path too)
+import extrapolation_report as report  # noqa: E402
+import intervals  # noqa: E402
+import lcdb_curves  # noqa: E402
+
 
 SUBSET = ROOT / "tests" / "data" / "lcdb_subset.csv"
 FAST = {"bootstrap": 20}  # intervals from 20 refits: enough to check they are intervals, 2x faster than the default
@@ -21,7 +26,7 @@ FAST = {"bootstrap": 20}  # intervals from 20 refits: enough to check they are i
 
 @pytest.fixture(scope="module")
 def curves():
-    curves, counts = bench.load_curves(SUBSET, ids="even")
+    curves, counts = lcdb_curves.load_curves(SUBSET, ids="even")
     assert counts["eligible"] == len(curves) >= 10 and counts["odd"] == 0
     return curves
 
@@ -29,7 +34,7 @@ def curves():
 @pytest.fixture(scope="module")
 def summary(curves):
     rows = bench.run_all(curves, bench.MODES, ("scalelab", "persistence"), FAST)
-    return {(s["mode"], s["method"]): s for s in bench.summarise(rows)}
+    return {(s["mode"], s["method"]): s for s in report.summarise(rows) if s["subset"] == "all"}
 
 
 @pytest.mark.parametrize("mode", bench.MODES)
@@ -55,7 +60,7 @@ def test_coverage_is_counted_by_hand():
     nan, inf = math.nan, math.inf
     points = [point(1.2, [0.1, 0.3]), point(1.5, [0.1, 0.3], 0.3), point(1.4, [0.1, 0.3], 0.35),
               point(2.0, [nan, nan]), point(2.0, None), point(4.0, [0.1, inf], 5.0)]
-    stats = bench.interval_stats(points)
+    stats = report.interval_stats(points)
     assert stats["coverage"] == pytest.approx(0.6) and stats["points"] == 5
     assert [b["n"] for b in stats["by_horizon"]] == [3, 1, 0, 1]
     assert [b["coverage"] for b in stats["by_horizon"]] == [pytest.approx(2 / 3), 0.0, None, 1.0]
@@ -88,6 +93,7 @@ def test_reference_fits_predict_positive_errors(curves):
         first, again = (bench.run_one(curve, "medians", method, {}) for _ in range(2))
         assert first["status"] in ("ok", "failed"), first["note"]
         assert all(p["error"] > 0 and math.isfinite(p["error"]) for p in first["points"])
+        assert all(0 < p["ci"][0] <= p["error"] <= p["ci"][1] < math.inf for p in first["points"])  # its own backtest interval
         assert [p["error"] for p in first["points"]] == [p["error"] for p in again["points"]]
 
 
@@ -96,3 +102,52 @@ def test_split_fits_a_quarter_and_predicts_the_rest(curves):
         fitted, held_out = curve.sizes[:curve.n_fit], curve.sizes[curve.n_fit:]
         assert fitted[-1] <= curve.sizes[-1] / 4 < held_out[0]
         assert len(fitted) >= 4 and len(held_out) >= 4
+
+
+def test_interval_score_by_hand():
+    """Gneiting & Raftery's interval score in log error, alpha 0.05 (a miss costs 40x its distance):
+      [1, 2], truth 4: width log 2, the truth log 2 above: log 2 + 40 log 2
+      [1, 2], truth 0.5: width log 2, log 2 below: log 2 + 40 log 2
+      [1, 2], truth 1.5: inside, the width alone: log 2
+      [1, inf] or NaN bounds: inf (no interval)."""
+    log2 = math.log(2)
+    assert intervals.interval_score(1.0, 2.0, 4.0) == pytest.approx(log2 + 40 * log2)
+    assert intervals.interval_score(1.0, 2.0, 0.5) == pytest.approx(log2 + 40 * log2)
+    assert intervals.interval_score(1.0, 2.0, 1.5) == pytest.approx(log2)
+    assert intervals.interval_score(1.0, math.inf, 1.5) == math.inf
+    assert intervals.interval_score(math.nan, math.nan, 1.5) == math.inf
+
+
+def test_backtest_interval_of_persistence_by_hand():
+    """Persistence on medians 0.8, 0.4, 0.2, 0.1, 0.05 at sizes 1, 2, 4, 8, 16 (error halves per
+    doubling). Backtest: refitted on the first 3 sizes (cut 2) it predicts 0.2 at 8 and 16, missing
+    by log 2 and log 4 at horizons log 2 and log 4 past 4: ratios 1 and 1; cut 3 leaves 2 sizes and
+    is skipped (as the library skips splits under 3): rate 1. Noise: the last half of the medians,
+    at least 3 (0.2, 0.1, 0.05), about their mean in log: residuals log 2, 0, -log 2 over 2 degrees
+    of freedom = log 2. At 32 (horizon log 2 past 16): sd^2 = (log 2)^2 + (1 x log 2)^2."""
+    sizes, medians = [1.0, 2.0, 4.0, 8.0, 16.0], [0.8, 0.4, 0.2, 0.1, 0.05]
+    asked = []
+
+    def predict_from(n):
+        asked.append(n)
+        return [medians[n - 1]] * (len(sizes) - n)
+
+    noise = intervals.level_noise(medians)
+    assert noise == pytest.approx(math.log(2))
+    (lo, hi), = intervals.backtest_interval(sizes, medians, [32.0], [0.05], predict_from, noise)
+    assert asked == [3]
+    half = intervals.Z95 * math.sqrt(2) * math.log(2)
+    assert math.log(hi / 0.05) == pytest.approx(half) and math.log(0.05 / lo) == pytest.approx(half)
+
+
+def test_subsets_by_hand():
+    """Four persistence rows (last fitted 1.0): farthest truths 0.5, 0.9, 0.97, 1.2 fall, fall,
+    stay flat (within 5%), rise; near floor is the falling half with the smallest persistence
+    error: 0.9 (|log 0.9| < |log 0.5|)."""
+    def row(i, truth):
+        return {"openmlid": i, "learner": "x", "group": "lcdb", "mode": "medians", "method": "persistence",
+                "points": [{"size": 8.0, "horizon": 2.0, "error": 1.0, "truth": truth, "ci": None}]}
+    rows = [row(i, t) for i, t in enumerate((0.5, 0.9, 0.97, 1.2))]
+    subsets = report.subsets_of(rows)
+    got = [sorted(subsets[("lcdb", "medians", report.curve_id(r))] - {"all"}) for r in rows]
+    assert got == [["falling"], ["falling", "near floor"], ["flat"], ["rising"]]
