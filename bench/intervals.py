@@ -1,7 +1,7 @@
 """95% intervals for the methods that give none, and the interval score that grades every method's.
 
-Interval (`backtest_interval`): the construction scalelab's own forecast uses
-(scalelab.curves.forecast: `backtest_rate`, `Forecast.sd`), with the method in place of scalelab's
+Interval (`backtest_interval`): the parameter-free construction scalelab's own forecast used before
+issue 30 (`forecast.backtest_rate`, the rate unshrunk, 1.96 sd, no ceiling), with the method in place of scalelab's
 ensemble, so that every method is judged with an interval built the same parameter-free way:
 
     log eps(M) ~ log point(M) +/- 1.959964 sd(M),   sd(M)^2 = noise^2 + (rate * log(M / m_last))^2
@@ -30,7 +30,7 @@ import numpy as np
 
 from scalelab.curves import forecast
 
-Z95 = forecast.Z95
+Z95 = 1.959963984540054  # the normal 95% quantile: the references' intervals are the parameter-free form
 ALPHA = 0.05
 BACKTEST_CUTS = forecast.BACKTEST_CUTS  # (2, 3): the library's
 MIN_NOISE = forecast.MIN_NOISE

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, cli
 
-from scalelab.curves import backtest, exponents, fit, laws, simulate
+from scalelab.curves import backtest, exponents, fit, forecast, laws, simulate
 from scalelab import io
 from scalelab.cli import PIPELINE_IMPORTS
 from scalelab.errors import ScalelabError
@@ -262,14 +262,16 @@ def test_fit_curve_cli(tmp_path):
     at_1e6, at_1e7 = (p["error"] for p in result["predictions"])
     assert at_1e7 < at_1e6 < np.median(seeds[-1])
     # The intervals written are the ones the file's forecast block describes (forecast.py): log
-    # error = point -/+ 1.96 sqrt(noise^2 + (rate log(m / m_last))^2), wider at 1e7 than at 1e6.
+    # error = point - Q sd below, and above point + Q sd capped at the ceiling (the last error plus
+    # Q times its noise), sd = sqrt(noise^2 + (rate log(m / m_last))^2), wider at 1e7 than at 1e6.
     # Catches bounds swapped or taken from elsewhere (the bootstrap draws) on the way to the file,
-    # and the horizon term dropped.
+    # the horizon term dropped, and an upper bound above the ceiling.
     f = result["forecast"]
+    assert f["ceiling"] == pytest.approx(np.log(np.median(seeds[-1])) + forecast.Q * f["noise"], rel=1e-9)
     for p in result["predictions"]:
         sd = np.sqrt(f["noise"] ** 2 + (f["rate"] * np.log(p["size"] / f["m_last"])) ** 2)
-        assert np.log(p["error_ci"][0] / p["error"]) == pytest.approx(-1.959964 * sd, rel=1e-5)
-        assert np.log(p["error_ci"][1] / p["error"]) == pytest.approx(1.959964 * sd, rel=1e-5)
+        assert np.log(p["error_ci"][0] / p["error"]) == pytest.approx(-forecast.Q * sd, rel=1e-5)
+        assert np.log(p["error_ci"][1]) == pytest.approx(min(np.log(p["error"]) + forecast.Q * sd, f["ceiling"]), rel=1e-5)
     assert f["rate"] > 0
     table = cli("backtest", str(csv), "--best-guess", "0.9")
     assert table.returncode == 0, table.stderr
@@ -307,14 +309,18 @@ def test_a_rising_curve_is_answered_with_a_warning(tmp_path):
     result = json.loads((tmp_path / "f.json").read_text())
     assert result["shape"]["shape"] == "rising" and "RISES" in result["warning"]
     # Its forecast is its level, the last point, 0.45. Four points are too few to backtest (both
-    # splits leave under 3), so the interval is the noise alone: the sd of the last three log
-    # errors, log(0.35, 0.40, 0.45) = (-1.04982, -0.91629, -0.79851), mean -0.92154, squared
-    # deviations 0.016456 + 0.000028 + 0.015137 = 0.031621, / 2 -> sd 0.125739; 1.96 sd = 0.246445:
-    # [0.45 e^-0.246445, 0.45 e^0.246445] = [0.35171, 0.57576]. Catches a level that is the mean of
-    # the last points (0.40), bounds swapped, the noise taken over the wrong points or dof.
+    # splits leave under 3), so the rate is the last step's |slope|, log(0.45 / 0.40) / log 2 =
+    # 0.169925, shrunk as rising curves' are (forecast.RATE_PRIOR): exp(0.487 log 0.169925 + 0.389
+    # log 0.125739 - 0.179) = 0.157431. The noise is the sd of the last three log errors,
+    # log(0.35, 0.40, 0.45) = (-1.04982, -0.91629, -0.79851), mean -0.92154, squared deviations
+    # 0.016456 + 0.000028 + 0.015137 = 0.031621, / 2 -> 0.125739. At 4x: sd = sqrt(0.125739^2 +
+    # (0.157431 log 4)^2) = 0.251876, and 2.75 sd = 0.692659: [0.45 e^-0.692659, 0.45 e^0.692659]
+    # = [0.22511, 0.89956], no ceiling (the curve does not fall). Catches a level that is the mean
+    # of the last points (0.40), bounds swapped, the noise taken over the wrong points or dof, the
+    # rate left unshrunk (0.169925: [0.2138, 0.9471]) or the fallback rate dropped ([0.3183, 0.6361]).
     prediction = result["predictions"][0]
     assert prediction["error"] == pytest.approx(0.45, rel=1e-9)
-    assert prediction["error_ci"] == pytest.approx([0.35171, 0.57576], abs=1e-5)
+    assert prediction["error_ci"] == pytest.approx([0.22511, 0.89956], abs=1e-5)
 
 
 def test_a_curve_that_turns_is_flagged_where_it_turns_across_seeds():

@@ -32,8 +32,12 @@ def curves():
 
 
 @pytest.fixture(scope="module")
-def summary(curves):
-    rows = bench.run_all(curves, bench.MODES, ("scalelab", "persistence"), FAST)
+def rows(curves):
+    return bench.run_all(curves, bench.MODES, ("scalelab", "persistence"), FAST)
+
+
+@pytest.fixture(scope="module")
+def summary(rows):
     return {(s["mode"], s["method"]): s for s in report.summarise(rows) if s["subset"] == "all"}
 
 
@@ -68,16 +72,17 @@ def test_coverage_is_counted_by_hand():
 
 
 @pytest.mark.parametrize("mode", bench.MODES)
-def test_intervals_hold_most_measurements_and_widen_with_the_horizon(summary, mode):
-    """On the LCDB sample the 95% intervals hold 51/55 (replicates) and 49/55 (medians) of the
-    held-out measurements (0.94 on all of LCDB, bench/README.md); 0.8 is 5 binomial sd below
-    0.95 on 55 points. Their median width grows from bin to bin of the horizon. Catches intervals
-    that collapse or stop growing with the horizon (the backtest's rate dropped: every curve's
-    width is then the same in every bin), and bounds swapped (nothing covered)."""
+def test_intervals_hold_most_measurements_and_widen_with_the_horizon(summary, rows, mode):
+    """On the LCDB sample the 95% intervals hold most of the 55 held-out measurements (0.92-0.94
+    on all even-id LCDB curves, bench/README.md); 0.8 is 5 binomial sd below 0.95 on 55 points.
+    On every curve the width grows with the horizon (the ceiling caps the upper side of a falling
+    curve, but its lower side keeps moving down). Catches intervals that collapse or stop growing
+    with the horizon (the backtest's rate dropped) and bounds swapped (nothing covered)."""
     s = summary[(mode, "scalelab")]
     assert s["points"] == 55 and s["coverage"] >= 0.8, s
-    widths = [b["median_width"] for b in s["by_horizon"]]
-    assert all(a < b for a, b in zip(widths, widths[1:])), widths
+    for row in (r for r in rows if r["mode"] == mode and r["method"] == "scalelab"):
+        widths = [math.log(p["ci"][1] / p["ci"][0]) for p in sorted(row["points"], key=lambda p: p["horizon"])]
+        assert all(a < b for a, b in zip(widths, widths[1:])), (row["openmlid"], row["learner"], widths)
 
 
 @pytest.mark.parametrize("mode", bench.MODES)

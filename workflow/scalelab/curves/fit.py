@@ -262,7 +262,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
                          weights={other: round(w, 4) for other, w in weights.items()})
     asym = _asymptotes(draws, curve.ctx, fitted.m_ref)
     alpha, beta, gamma = fitted.asymptote()
-    ahead = forecast.build(curve)
+    ahead = forecast.build(curve, bt if falls else None)
     pm, pe, _ = curve.points(chosen)
     resid = fitted.log_error(pm) - np.log(pe)
     start = curve.start(chosen)

@@ -45,7 +45,8 @@ def curve_of(sizes, groups: list[np.ndarray], settings: dict) -> fit.Curve:
 
 def log_width(ahead: forecast.Forecast, m: float) -> float:
     """Width of the 95% interval at m, in log error (log of high / low)."""
-    return float(2 * forecast.Z95 * ahead.sd(m)[0])
+    _, low, high = ahead.predict([m])
+    return float(np.log(high[0] / low[0]))
 
 
 def simulate(sizes: list[float], groups: list[np.ndarray], ahead: forecast.Forecast, settings: dict, horizon: float,
