@@ -270,6 +270,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--scalelab-args", default="{}", help="JSON of extra keyword arguments to scalelab.fit_curve")
     p.add_argument("--jobs", type=int, default=1, help="worker processes over curves (results do not depend on it)")
     p.add_argument("--json", help="write the summary and every per-curve row here")
+    p.add_argument("--rows", help="an earlier run's --json of the same curves: report its rows again (with another "
+                   "--baseline, say) instead of running the methods")
     p.add_argument("--baseline", help="an earlier run's --json: its scalelab rows join the tables as " + BASELINE)
     p.add_argument("--synthetic", action="store_true", help="curves drawn from known truths of several shapes")
     p.add_argument("--per-shape", type=int, default=40)
@@ -332,6 +334,18 @@ def command_line() -> str:
     return "python " + shlex.join([script, *sys.argv[1:]])
 
 
+def own_rows(args, header: list[str], run) -> list[dict]:
+    """This run's rows: `run()`, or with --rows those an earlier run wrote (its wall time is its own)."""
+    if not args.rows:
+        return run()
+    try:
+        earlier = json.loads(Path(args.rows).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"error: --rows {args.rows}: not a JSON this script wrote ({exc})") from None
+    header.append(f"rows: reported again from {args.rows} ({earlier['command']}, {earlier['wall_s']:.0f} s on {earlier['machine']})")
+    return earlier["rows"]
+
+
 def compared(rows: list[dict], args, header: list[str]) -> list[dict]:
     """The rows the tables take: with --baseline, those of the curves both runs have, and the baseline's."""
     if not args.baseline:
@@ -343,7 +357,7 @@ def compared(rows: list[dict], args, header: list[str]) -> list[dict]:
 
 def main_synthetic(args, header: list[str], started: float) -> tuple[list[dict], list[dict]]:
     curves = synthetic_curves.synthetic_curves(args.per_shape, args.seed)
-    own = run_synthetic(curves, args.modes, args.methods, args.scalelab_args, args.jobs)
+    own = own_rows(args, header, lambda: run_synthetic(curves, args.modes, args.methods, args.scalelab_args, args.jobs))
     rows = compared(own, args, header)
     summary = report_.summarise(rows)
     header.append(f"modes: replicates = {synthetic_curves.SYNTH_SEEDS} seeds per size, medians = a single value per size; "
@@ -363,7 +377,7 @@ def main_synthetic(args, header: list[str], started: float) -> tuple[list[dict],
 def main_kept(args, header: list[str], started: float) -> tuple[list[dict], list[dict]]:
     studies, absent = kept_curves.kept_studies()
     curves = [c for study in studies for c in kept_curves.kept_curves(*study)]
-    own = run_all(curves, ("replicates",), args.methods, args.scalelab_args, args.jobs)
+    own = own_rows(args, header, lambda: run_all(curves, ("replicates",), args.methods, args.scalelab_args, args.jobs))
     rows = compared(own, args, header)
     seeds = {(c.key["study"], c.key["cut"]): [len(v) for v in c.values] for c in curves}
     for r in rows:
@@ -394,7 +408,7 @@ def main_lcdb(args, header: list[str], started: float) -> tuple[list[dict], list
         return None
     if not curves:
         raise SystemExit(f"error: {source}: no eligible curve with {args.ids} ids")
-    own = run_all(curves, args.modes, args.methods, args.scalelab_args, args.jobs)
+    own = own_rows(args, header, lambda: run_all(curves, args.modes, args.methods, args.scalelab_args, args.jobs))
     rows = compared(own, args, header)
     summary, shape = report_.summarise(rows, report_.subsets_of(rows)), lcdb_curves.describe_curves(curves)
     wall = time.perf_counter() - started
