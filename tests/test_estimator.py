@@ -49,7 +49,7 @@ def test_the_defaults_are_fit_curves():
 
     from scalelab.curves.measured import fit_curve
     defaults = {k: p.default for k, p in inspect.signature(fit_curve).parameters.items() if p.default is not inspect.Parameter.empty}
-    assert scalelab.LearningCurve().options == {k: v for k, v in defaults.items() if k != "params"}
+    assert scalelab.LearningCurve().options == {k: v for k, v in defaults.items() if k not in ("params", "noise")}
 
 
 def test_the_interval_covers_the_truth_at_twice_the_data(lc):
@@ -157,3 +157,17 @@ except scalelab.ScalelabError as exc:
 else:
     raise AssertionError(".backtest answered without pandas")
 """)
+
+
+def test_a_known_noise_per_row_replaces_the_seed_spread():
+    """fit(..., noise=...) with one value per size: the forecast's noise is the last size's given
+    sd (no seeds to estimate it from), and a bad noise is one line naming the fix. Catches the
+    argument accepted but ignored (the residual scale would stand in)."""
+    sizes = 2.0 ** np.arange(7, 15)
+    errors = 0.02 + 0.88 / (1 + (sizes / 500) ** 0.8)
+    given = np.full(len(sizes), 0.05)
+    lc = scalelab.LearningCurve(bootstrap=20).fit(sizes, errors, noise=given)
+    assert lc.to_dict()["forecast"]["noise"] == pytest.approx(0.05)
+    assert lc.to_dict()["noise"]["sigma"] == pytest.approx(list(given))
+    with pytest.raises(ScalelabError, match="one positive number per row"):
+        scalelab.LearningCurve().fit(sizes, errors, noise=given[:3])

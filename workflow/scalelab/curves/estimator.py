@@ -24,7 +24,7 @@ from scalelab.errors import ScalelabError
 
 # fit_curve's options and defaults, read from its signature: one source, so the estimator's
 # defaults cannot drift from the function's. sizes, errors and params (one per row) are data: .fit's.
-DATA = ("sizes", "errors", "params")
+DATA = ("sizes", "errors", "params", "noise")
 OPTIONS = {name: p.default for name, p in inspect.signature(measured.fit_curve).parameters.items() if name not in DATA}
 LEVEL = fit.CI_LEVEL / 100  # the only level the forecast's interval is calibrated at (by its backtest)
 # What answering needs of a fit dict; the rest (backtest, local_slope) is checked where it is read.
@@ -39,8 +39,8 @@ class LearningCurve:
     """A learning curve's fit: what more data buys, with the fit's 95% intervals.
 
     LearningCurve(**options) takes scalelab.fit_curve's options, with its defaults (law, best_guess,
-    bootstrap, seed, min_points, predict). Per-point noise is not an input: as in fit_curve, it comes
-    from several errors at one size (seeds)."""
+    bootstrap, seed, min_points, predict). Each point's noise comes from several errors at one size
+    (seeds), or from .fit's `noise` where you know it."""
 
     def __init__(self, **options):
         measured.check_renamed(options, "LearningCurve")
@@ -51,10 +51,11 @@ class LearningCurve:
         self.options = {**OPTIONS, **options}
         self._result = None
 
-    def fit(self, sizes, errors, params=None) -> LearningCurve:
+    def fit(self, sizes, errors, params=None, noise=None) -> LearningCurve:
         """Fit one entry per measurement (several at one size are seeds); params: the best model's
-        parameter count per row, to fit the model-size law too. Returns self."""
-        return self._load(measured.fit_curve(sizes, errors, params=params, **self.options))
+        parameter count per row, to fit the model-size law too; noise: each row's sd of log error
+        where you know it, in place of the seeds' spread. Returns self."""
+        return self._load(measured.fit_curve(sizes, errors, params=params, noise=noise, **self.options))
 
     def _load(self, result: dict) -> LearningCurve:
         self._result = result

@@ -92,25 +92,41 @@ def refuse_renamed(func):
     return checked
 
 
+def given_noise(row_sizes, noise, sizes) -> dict:
+    """seed_noise's answer from a noise the caller knows, one sd of log error per row: each size's
+    point gets sqrt(mean(noise^2) / rows), never below fit.NOISE_FLOOR."""
+    noise = np.asarray(noise, float)
+    if noise.shape != row_sizes.shape or not np.all(np.isfinite(noise)) or np.any(noise <= 0):
+        raise ScalelabError(f"noise: one positive number per row is needed ({len(row_sizes)} rows); got {noise.shape[0] if noise.ndim else 'a scalar'}"
+                            if noise.shape != row_sizes.shape else "noise: every entry must be a positive, finite sd of log error")
+    groups = [noise[row_sizes == m] for m in sizes]
+    sigma = np.array([max(math.sqrt(np.mean(g**2) / len(g)), fit.NOISE_FLOOR) for g in groups])
+    return {"sigma": sigma, "seed_sd": float(np.sqrt(np.mean(noise**2))), "seeds": [len(g) for g in groups]}
+
+
 @refuse_renamed
 def fit_curve(sizes, errors, predict=(), params=None, law: str = "auto", best_guess: float | None = None,
-              bootstrap: int = fit.BOOTSTRAP, seed: int = 0, min_points: int = 3) -> dict:
+              bootstrap: int = fit.BOOTSTRAP, seed: int = 0, min_points: int = 3, noise=None) -> dict:
     """Fit a learning curve measured elsewhere: the Python face of `scalelab fit-curve`, the same result.
 
     sizes, errors: one entry per measurement; several at one size are seeds (their median is the
     point, their spread its noise). params: the best model's parameter count per row (optional:
     fits the model-size law too). predict: sizes to predict the error at. bootstrap: refits behind
-    the intervals (fit.BOOTSTRAP). Returns fit-curve's JSON
+    the intervals of alpha, beta_g and gamma (fit.BOOTSTRAP). noise: the standard deviation of each
+    row's log error, where you know it (a test split's binomial error, say): it replaces the seeds'
+    spread, a size's point getting sqrt(mean(noise^2) / rows). Returns fit-curve's JSON
     as a dict (`result["predictions"]`: size, error, error_ci per size asked); raises
     ScalelabError on input it cannot answer.
     """
     rows = {"size": np.asarray(sizes, float), "error": np.asarray(errors, float)}
     if params is not None:
         rows["params"] = np.asarray(params, float)
-    frame, noise = reduce_rows(rows)
-    result = fit.fit_learning_curve(frame["size"], frame["error"], noise["sigma"], law=law,
+    frame, spread = reduce_rows(rows)
+    if noise is not None:
+        spread = given_noise(rows["size"], noise, frame["size"])
+    result = fit.fit_learning_curve(frame["size"], frame["error"], spread["sigma"], law=law,
                                     best_guess=best_guess, min_points=min_points, bootstrap=bootstrap, seed=seed,
-                                    seed_sd=noise["seed_sd"])
+                                    seed_sd=spread["seed_sd"])
     if "params" in frame:
         in_law = frame["size"] >= result["power_law_start"]
         result.update(fit.without_samples(fit.fit_model_size(frame["size"][in_law], frame["params"][in_law], bootstrap, seed)))

@@ -127,6 +127,16 @@ def untrusted(r: dict) -> str:
     return f" (beyond {forecast.TRUSTED_HORIZON:g}x: not benchmarked)" if r.get("beyond_trusted") else ""
 
 
+def forecast_members(ahead: dict) -> str:
+    """The forecast's point in words: its level, or its laws with the weights their backtests earned."""
+    if not ahead["laws"]:
+        return "the level"
+    weights = ahead.get("weights") or {name: 1.0 for name in ahead["laws"]}
+    total = sum(weights.values())
+    return ("the mean in log error of " + ", ".join(f"{name} ({weights[name] / total:.2f})" for name in ahead["laws"])
+            + ", weighted by how well each predicted this curve's held-out shards")
+
+
 def exponent_text(result: dict) -> str:
     """The Hestness exponent, or a plain statement that the data cannot pin it down: an interval
     spanning more than fit.EXPONENT_FACTOR carries no headline."""
@@ -153,9 +163,11 @@ def answer_markdown(result: dict, family: str) -> list[str]:
         "",
         f"Power-law region, for comparison with Hestness et al.: {exponent_text(result)}.",
         "",
-        f"How the forecast is made: the mean in log error of {', '.join(ahead['laws']) or 'the level'}; its 95% interval "
-        f"grows with the horizon as fast as this curve's own backtest missed its held-out shards ({ahead['rate']:.3f} in log "
-        f"error per e-fold of data), over a point noise of {ahead['noise']:.3f}. On real learning curves (LCDB) this covered "
+        f"How the forecast is made: {forecast_members(ahead)}; its 95% interval grows with the horizon as fast as this "
+        f"curve's own backtest missed its held-out shards ({ahead['rate_own']:.3f} in log error per e-fold "
+        f"of data), shrunk towards what learning curves like it showed ({ahead['rate']:.3f}), over a point noise of "
+        f"{ahead['noise']:.3f}" + ("; more data never raises its upper bound above the last measured error plus its noise"
+                                   if ahead.get("ceiling") is not None else "") + ". On real learning curves (LCDB) this covered "
         f"the measured error as often as it claims out to {forecast.TRUSTED_HORIZON:g}x the largest shard "
         "(bench/README.md); past that it is not benchmarked.",
         "",
