@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from scalelab.curves import simulate  # noqa: E402
+from scalelab.curves import fit, simulate  # noqa: E402
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--curves", type=int, default=200)
     p.add_argument("--laws", default="auto,plateau,m4,hestness,power")
-    p.add_argument("--bootstrap", type=int, default=100)
+    p.add_argument("--bootstrap", type=int, default=fit.BOOTSTRAP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truth", default="plateau", choices=simulate.TRUTHS, help="the law the curves are drawn from")
     p.add_argument("--json", help="write the per-law summary here too")
