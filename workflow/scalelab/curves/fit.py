@@ -12,13 +12,15 @@ Pure functions on arrays; no files. The steps, for one curve of errors eps at si
    are fitted after it, the others model the bend and use every point.
 4. backtest: each law is refitted without the curve's last points and scored by how well it
    predicts them, next to persistence (backtest.py).
-5. forecast: what more data buys (forecast.py): the mean of the floor laws in log error, its 95%
-   interval from the same backtest splits. Every prediction (`predict_error`, `predict_data`)
-   reads it.
+5. forecast: what more data buys (forecast.py): the floor laws' mean in log error, weighted by
+   their backtest, its 95% interval from the curve's backtest rate shrunk towards what real curves
+   showed; on a falling curve its upper bound never above the last error plus its noise. Every
+   prediction (`predict_error`, `predict_data`) reads it.
 6. law: `auto` takes the best backtest within the noise, or the law named in params.yaml
    (backtest.choose_law). It reports the Hestness exponent.
 7. intervals of the law's parameters: parametric bootstrap: a law's fitted curve plus noise of the
-   measured size (seed spread, inflated when the law misses the points by more than that), refitted.
+   measured size (seed spread, inflated when the law misses the points by more than that), refitted
+   (all draws of a law as one batched least-squares problem: solve.py).
    `auto`'s draws mix every backtested law by its backtest (backtest.law_weights), so the
    intervals carry the doubt about which law is right.
 
@@ -37,9 +39,10 @@ from scalelab.curves import backtest, forecast, laws
 from scalelab.errors import ScalelabError
 
 CI_LEVEL = 95.0
-# Bootstrap refits behind the intervals, the one default of fit_curve, LearningCurve, `fit-curve
-# --bootstrap` and params.yaml's fit.bootstrap. The calibration (bench/README.md) used 100; 200
-# steadies the interval's ends for 0.45 s more per fit-curve (1.9 s against 1.45 s there).
+# Bootstrap refits behind the intervals of alpha, beta_g and gamma, the one default of fit_curve,
+# LearningCurve, `fit-curve --bootstrap` and params.yaml's fit.bootstrap. The calibration
+# (bench/README.md) used 100; 200 steadies the intervals' ends, and costs little: the refits are
+# one batched solve per law (solve.py).
 BOOTSTRAP = 200
 NOISE_PRIOR_DOF = 4.0  # seed variances are shrunk towards the pooled one with this weight
 NOISE_FLOOR = 0.003  # log-error noise never below 0.3%: two seeds that agree prove little
@@ -179,11 +182,11 @@ class Draws:
 def bootstrap_mixture(curve: Curve, fits: dict[str, laws.Fitted], counts: dict[str, int], seed: int) -> tuple[Draws, dict]:
     """Each law's share of the draws from its own parametric bootstrap (`bootstrap`), joined; and
     each law's bootstrap description."""
-    runs = {name: bootstrap(curve, fits[name], n, seed) for name, n in counts.items()}
+    runs = {name: parametric_bootstrap(curve, fits[name], n, seed) for name, n in counts.items()}
     return Draws.join([(name, rows) for name, (rows, _) in runs.items()]), {name: info for name, (_, info) in runs.items()}
 
 
-def bootstrap(curve: Curve, fitted: laws.Fitted, n_boot: int, seed: int) -> tuple[np.ndarray, dict]:
+def parametric_bootstrap(curve: Curve, fitted: laws.Fitted, n_boot: int, seed: int) -> tuple[np.ndarray, dict]:
     """Parametric bootstrap: the fitted curve plus log-normal noise of the measured size, refitted
     from the fit. The noise is the seed spread when there is one, inflated by the lack of fit
     (chi^2 per degree of freedom, when above 1); without seeds, the residuals' own scale."""
@@ -234,7 +237,6 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
     """The whole analysis of one curve: backtest of every law, the chosen law's fit, its
     asymptote (alpha, beta_g, gamma) with `bootstrap` refits' 95% intervals, and the regions.
     Returns plain values; 'samples' holds the bootstrap draws (`Draws`: the chosen law's, or auto's mixture)."""
-    n_boot = bootstrap  # the refit count; in here the option's name hides the function bootstrap()
     m, eps = np.asarray(m, float), np.asarray(eps, float)
     check_points(m, eps)
     if len(m) < min_points:
@@ -246,7 +248,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
     name, why = backtest.choose_law(bt, law, curve, tie) if falls else (laws.FLAT.name, backtest.flat_reason(curve.shape))
     chosen = laws.get(name)
     weights = backtest.law_weights(bt, name, law if falls else name, tie)
-    counts = backtest.allocate(weights, n_boot)
+    counts = backtest.allocate(weights, bootstrap)
     counts.setdefault(name, 1)  # the reported law always has draws (only a tiny n_boot can round it away)
     fitted = curve.fit(chosen)
     fits = {name: fitted}
@@ -256,7 +258,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
         except ScalelabError:  # backtested on prefixes but no fit on the whole curve: its draws go to the chosen law
             counts[name] += counts.pop(other)
     draws, infos = bootstrap_mixture(curve, fits, counts, seed)
-    boot_info = {**infos[name], "n": int(n_boot)}  # the chosen law's noise and lack of fit
+    boot_info = {**infos[name], "n": int(bootstrap)}  # the chosen law's noise and lack of fit
     if len(counts) > 1:  # auto's mixture: how the refits were shared between the laws, and why
         boot_info.update(laws={other: counts.get(other, 0) for other in weights},
                          weights={other: round(w, 4) for other, w in weights.items()})
