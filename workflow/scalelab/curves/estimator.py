@@ -96,6 +96,17 @@ class LearningCurve:
         _, low, high = self._predict(m)
         return low, high
 
+    def prediction(self, m: float) -> dict:
+        """The error at one size as the pipeline records it (predictions.json, the ledger): size,
+        error, error_ci, and beyond_trusted past the benchmarked horizon."""
+        return fit.predict_error(self._fitted(), float(self._sizes(m)))
+
+    def data_needed(self, target: float) -> dict:
+        """data_for with its 95% bounds, as predictions.json records it: the size where the point
+        reaches `target` and where the bounds do, and whether a measured size already has."""
+        self.data_for(target)  # the same checks of the target
+        return fit.predict_data(self._fitted(), float(target))
+
     def data_for(self, target: float) -> float:
         """The training-set size at which the forecast reaches error `target` (inf if it never
         does). fit.predict_data(lc.to_dict(), target) gives the sizes where its 95% bounds do."""

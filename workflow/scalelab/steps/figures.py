@@ -13,6 +13,7 @@ import pandas as pd
 
 from scalelab import io, study
 from scalelab.curves import fit, forecast
+from scalelab.curves.estimator import LearningCurve
 from scalelab.decisions import cost
 from scalelab.steps import fit as fit_step
 
@@ -56,17 +57,17 @@ def _forecast(ax, result: dict, m_start: float, m_max: float, extend_to: float, 
     """The forecast's 95% band over the data and beyond, its point dashed past the data as far as
     the LCDB benchmark measured it (forecast.TRUSTED_HORIZON); past that only its point, dotted
     and fainter, with no band: the benchmark cannot say how wide it would be there."""
-    ahead = forecast.Forecast.from_result(result)
+    lc = LearningCurve.from_dict(result)
     trusted = min(extend_to, forecast.TRUSTED_HORIZON * m_max)
     inside, ahead_m = np.geomspace(m_start, m_max, 100), np.geomspace(m_max, trusted, 50)
     m_band = np.concatenate([inside, ahead_m])
-    _, lo, hi = ahead.predict(m_band)
+    lo, hi = lc.interval(m_band)
     ax.fill_between(m_band, lo, hi, color=color, alpha=alpha, lw=0, zorder=1, label="95% band" if label else None)
-    ax.plot(ahead_m, ahead.predict(ahead_m)[0], "--", color=color, zorder=3,
+    ax.plot(ahead_m, lc.predict(ahead_m), "--", color=color, zorder=3,
             label=f"forecast (to {forecast.TRUSTED_HORIZON:g}x: benchmarked)" if label else None)
     if extend_to > trusted:
         beyond = np.geomspace(trusted, extend_to, 50)
-        ax.plot(beyond, ahead.predict(beyond)[0], ":", color=color, alpha=0.6, zorder=3,
+        ax.plot(beyond, lc.predict(beyond), ":", color=color, alpha=0.6, zorder=3,
                 label="beyond: not benchmarked" if label else None)
 
 
@@ -231,12 +232,12 @@ def cost_curve(ax, best: pd.DataFrame, costs: dict, result: dict, extend_to: flo
     ax.plot(measured, best.sort_values("size")[metric], "o-", color="black", ms=3, label="measured (best per shard)")
     law = costs["laws"]["best"]
     if law is not None:
-        ahead = forecast.Forecast.from_result(result)
+        lc = LearningCurve.from_dict(result)
         m_last = float(best["size"].max())
         trusted = min(extend_to, forecast.TRUSTED_HORIZON * m_last)
         sizes = np.geomspace(m_last, max(extend_to, 2 * m_last), 60)
         hours = np.array([cost.hours_at(law, m) for m in sizes])
-        point, lo, hi = ahead.predict(sizes)
+        point, (lo, hi) = lc.predict(sizes), lc.interval(sizes)
         near = sizes <= trusted * (1 + 1e-9)
         ax.fill_between(hours[near], lo[near], hi[near], color="C1", alpha=0.2, lw=0, label="95% band")
         ax.plot(hours[near], point[near], "--", color="C1", label=f"forecast to {forecast.TRUSTED_HORIZON:g}x the data")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from scalelab import io, study
 from scalelab.curves import exponents, fit
+from scalelab.curves.estimator import LearningCurve
 from scalelab.errors import ScalelabError
 
 SIZE_COLUMNS = ["alpha_p", "beta_p"]
@@ -93,8 +94,9 @@ def growth_forecasts(result: dict) -> dict:
     GROWTH_MULTIPLIERS times the largest shard with its 95% interval, and the sizes they rest on."""
     sizes = [p["size"] for p in result["points"]]
     largest = max(sizes)
+    lc = LearningCurve.from_dict(result)
     return {"forecasts": [{"size": k * largest, "multiplier": k,
-                           **{key: v for key, v in fit.predict_error(result, k * largest).items() if key in ("error", "error_ci")}}
+                           **{key: v for key, v in lc.prediction(k * largest).items() if key in ("error", "error_ci")}}
                           for k in GROWTH_MULTIPLIERS],
             "from_sizes": sizes}
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from scalelab import io, study
 from scalelab.curves import fit
+from scalelab.curves.estimator import LearningCurve
 from scalelab.decisions import cost, plan, sizing
 from scalelab.steps import fit as fit_step
 
@@ -67,10 +68,11 @@ def predictions(result: dict, largest: int, multipliers: list[float], targets: l
         return {"params": p, "params_ci": p_ci, "width": width,
                 "beyond_grid": bool(grid_params is not None and p > grid_params), "size_from": source}
 
-    at_more_data = [{"multiplier": k, **fit.predict_error(result, k * largest)} for k in multipliers]
+    lc = LearningCurve.from_dict(result)
+    at_more_data = [{"multiplier": k, **lc.prediction(k * largest)} for k in multipliers]
     for_targets = []
     for target in targets:
-        row = fit.predict_data(result, target)
+        row = lc.data_needed(target)
         row["multiplier"] = row["size"] / largest
         row.update(params_at(row["reached_at"] if row["reached"] else row["size"]))
         for_targets.append(row)
@@ -190,7 +192,8 @@ def run(params: dict, fit_json: str, samples_csv: str, tables_dir: str, info_pat
     pred["families"] = {}
     for other in [f for f in whole["families"] if f != family]:
         r = fit_step.family_fit(whole, other)
-        pred["families"][other] = [{"multiplier": k, **fit.predict_error(r, k * largest)} for k in cfg["data_multipliers"]]
+        lc = LearningCurve.from_dict(r)
+        pred["families"][other] = [{"multiplier": k, **lc.prediction(k * largest)} for k in cfg["data_multipliers"]]
     costs["plan"] = next_experiment(params, result, trials, timing, laws, costs, prices)
     io.write_json(out, pred)
     # Wall-clock hours differ between two runs of one study: cost.json apart, so predictions.json
