@@ -118,12 +118,15 @@ def test_the_interval_rate_is_the_backtest_rate_shrunk_as_stated():
 
 
 def test_member_weights_follow_the_backtest():
-    """A member 1.65x (e^0.5) worse than the best keeps exp(-1/2) of its weight; one without a
-    complete backtest gets none; with no complete backtest at all the weights are equal."""
+    """A member 1.65x (e^0.5) worse than the best keeps exp(-1/2) of its weight, persistence
+    among them; one without a complete backtest gets none; with no complete backtest of a law
+    the laws are weighted equally and persistence not at all."""
     bt = {"rows": [{"law": "hestness", "mean": 0.02}, {"law": "m4", "mean": 0.02 * math.exp(0.5)},
-                   {"law": "m3", "mean": None}, {"law": "persistence", "mean": 0.001}]}
-    assert forecast.member_weights(bt, ["hestness", "m4", "m3"]) == pytest.approx([1.0, math.exp(-0.5), 0.0])
-    assert list(forecast.member_weights({"rows": []}, ["hestness", "m4"])) == [1.0, 1.0]
+                   {"law": "m3", "mean": None}, {"law": "persistence", "mean": 0.02 * math.exp(1.0)}]}
+    weights, last = forecast.member_weights(bt, ["hestness", "m4", "m3"])
+    assert list(weights) == pytest.approx([1.0, math.exp(-0.5), 0.0]) and last == pytest.approx(math.exp(-2.0))
+    weights, last = forecast.member_weights({"rows": [{"law": "persistence", "mean": 0.01}]}, ["hestness", "m4"])
+    assert list(weights) == [1.0, 1.0] and last == 0.0
 
 
 def test_the_fit_and_its_json_give_the_same_forecast():

@@ -4,13 +4,16 @@ its numbers: bench/README.md ("How the forecast was chosen"), measured on LCDB c
 OpenML ids, simulated curves and the project's own studies; the odd ids are a held-out test.
 
 Point: a weighted mean in log error of the laws that describe a floor (ENSEMBLE), each fitted the
-way fit.py fits it. A law's weight is exp(-1/2 (log(e / e_best) / WEIGHT_SPREAD)^2), e its
-backtest error (backtest.py: refitted without the last 1-3 points, predicting them) and e_best
-the best member's. On noisy real curves the members' backtests differ by less than a factor
-e^WEIGHT_SPREAD and the weights stay near equal: their plain average predicts better than any
+way fit.py fits it, and of persistence (the last measured error). A member's weight is
+exp(-1/2 (log(e / e_best) / WEIGHT_SPREAD)^2), e its backtest error (backtest.py: refitted
+without the last 1-3 points, predicting them; persistence predicts the last value it saw) and
+e_best the best member's. On noisy real curves the laws' backtests differ by less than a factor
+e^WEIGHT_SPREAD and their weights stay near equal: their plain average predicts better than any
 one of them. On a clean curve one law predicts its own held-out points far better than the
 others, and it takes the forecast over (the always-equal mean was 2-3x the right law's error
-there). The power law without a floor (which keeps falling) is no member.
+there). On a curve already bending into its floor, the last value predicted its held-out points
+as well as the laws, and it pulls the forecast towards where the curve is now, instead of where
+its earlier slope would take it. The power law without a floor (which keeps falling) is no member.
 
 Interval: log eps(M) ~ point +/- Q sd(M), with
 
@@ -59,7 +62,7 @@ Q = 2.75  # the interval's multiplier of sd: 95% coverage with the shrunk rate (
 # log rate = a log rate_own + b log noise + c, by the curve's shape: least squares over the
 # even-id LCDB curves in both modes (bench/forecast_lab.py), the target being the rms of
 # (forecast - truth) / log horizon at the held-out anchors.
-RATE_PRIOR = {"falling": (0.606, 0.377, 0.017), "flat": (0.640, 0.270, -0.525), "rising": (0.487, 0.389, -0.179)}
+RATE_PRIOR = {"falling": (0.619, 0.366, -0.058), "flat": (0.640, 0.270, -0.525), "rising": (0.487, 0.389, -0.179)}
 MIN_RATE = 1e-4  # a backtest that happened to hit its points exactly still has a rate
 TRUSTED_HORIZON = 4.0  # x the largest size: as far as the LCDB benchmark measured the forecast (bench/README.md)
 SLOPE_SIGMAS = 2.0  # a slope within this many standard errors of zero is "flat"
@@ -126,18 +129,22 @@ class Forecast:
 
     def __init__(self, kind: str, fits: list[laws.Fitted], level: float | None, noise: float, rate: float,
                  m_last: float, weights: list[float] | None = None, ceiling: float | None = None,
-                 rate_own: float | None = None):
+                 rate_own: float | None = None, last: float | None = None, weight_last: float = 0.0):
         self.kind, self.fits, self.level = kind, fits, level
         self.noise, self.rate, self.m_last = noise, rate, m_last
         self.weights = np.ones(len(fits)) if weights is None else np.asarray(weights, float)
         self.ceiling, self.rate_own = ceiling, rate_own
+        self.last, self.weight_last = last, weight_last  # persistence as a member: the last log error, its weight
 
     def log_point(self, m) -> np.ndarray:
         m = np.atleast_1d(np.asarray(m, float))
         if self.level is not None:
             return np.full(len(m), self.level)
         with np.errstate(all="ignore"):
-            return np.average([f.log_error(m) for f in self.fits], axis=0, weights=self.weights)
+            laws_sum = np.sum([w * f.log_error(m) for f, w in zip(self.fits, self.weights)], axis=0)
+        if not self.weight_last:
+            return laws_sum / np.sum(self.weights)
+        return (laws_sum + self.weight_last * self.last) / (np.sum(self.weights) + self.weight_last)
 
     def sd(self, m) -> np.ndarray:
         horizon = np.maximum(np.log(np.atleast_1d(np.asarray(m, float)) / self.m_last), 0.0)
@@ -155,7 +162,9 @@ class Forecast:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "laws": {f.law.name: [float(v) for v in f.theta] for f in self.fits},
-                "weights": {f.law.name: round(float(w), 6) for f, w in zip(self.fits, self.weights)},
+                "weights": {**{f.law.name: round(float(w), 6) for f, w in zip(self.fits, self.weights)},
+                            **({"persistence": round(float(self.weight_last), 6)} if self.fits else {})},
+                "last": self.last,
                 "level": self.level, "noise": self.noise, "rate": self.rate, "rate_own": self.rate_own,
                 "ceiling": self.ceiling, "m_last": self.m_last, "horizon_trusted": TRUSTED_HORIZON}
 
@@ -167,7 +176,7 @@ class Forecast:
         fits = [laws.Fitted(laws.get(name), np.asarray(theta, float), result["m_ref"], ctx) for name, theta in f["laws"].items()]
         weights = [f["weights"][name] for name in f["laws"]] if f.get("weights") else None
         return Forecast(f["kind"], fits, f["level"], f["noise"], f["rate"], f["m_last"], weights, f.get("ceiling"),
-                        f.get("rate_own"))
+                        f.get("rate_own"), f.get("last"), (f.get("weights") or {}).get("persistence", 0.0))
 
 
 def level_of(log_eps) -> float:
@@ -204,15 +213,18 @@ def shrunk_rate(rate_own: float, noise: float, kind: str) -> float:
     return math.exp(a * math.log(max(rate_own, MIN_RATE)) + b * math.log(noise) + c)
 
 
-def member_weights(bt: dict, names: list[str]) -> np.ndarray:
-    """Each member's weight from its backtest error (module docstring); equal where no member
-    was backtested on every split (a curve too short)."""
-    errors = {r["law"]: r["mean"] for r in bt["rows"] if r["law"] in names and r["mean"] is not None}
-    if not errors:
-        return np.ones(len(names))
+def member_weights(bt: dict, names: list[str]) -> tuple[np.ndarray, float]:
+    """Each law member's weight, and persistence's, from their backtest errors (module
+    docstring). A law without a complete backtest gets none; where no law has one (a curve too
+    short), the laws are weighted equally and persistence is left out."""
+    errors = {r["law"]: r["mean"] for r in bt["rows"] if r["law"] in (*names, "persistence") and r["mean"] is not None}
+    if not any(name in errors for name in names):
+        return np.ones(len(names)), 0.0
     best = max(min(errors.values()), 1e-12)
-    return np.array([math.exp(-0.5 * (math.log(max(errors[name], 1e-12) / best) / WEIGHT_SPREAD) ** 2)
-                     if name in errors else 0.0 for name in names])
+
+    def weight(name):
+        return math.exp(-0.5 * (math.log(max(errors[name], 1e-12) / best) / WEIGHT_SPREAD) ** 2) if name in errors else 0.0
+    return np.array([weight(name) for name in names]), weight("persistence")
 
 
 def build(curve, bt: dict | None = None) -> Forecast:
@@ -254,20 +266,22 @@ def build(curve, bt: dict | None = None) -> Forecast:
     if bt is None:
         from scalelab.curves import backtest  # backtest.py imports this module: imported here, when needed
         bt = backtest.backtest(curve, names)
-    weights = member_weights(bt, names)
+    weights, weight_last = member_weights(bt, names)
 
     def predict_mean(n):  # the rate is a property of the curve: the plain mean's backtest measures it
         part = fit_all(n)
         return mean_log_error(part, m[n:]) if part else None
 
     start = max(curve.start(laws.get(name)) for name in ENSEMBLE)  # where every member is fitted
-    point = np.average([f.log_error(m[start:]) for f in fits], axis=0, weights=weights)
-    noise = max(sigma_last if sigma_last is not None else residual_scale(point - log_eps[start:], 3), MIN_NOISE)
+    # The noise is the points' spread about the laws' curve (persistence has none to spread about).
+    laws_curve = np.average([f.log_error(m[start:]) for f in fits], axis=0, weights=weights if weights.sum() > 0 else None)
+    noise = max(sigma_last if sigma_last is not None else residual_scale(laws_curve - log_eps[start:], 3), MIN_NOISE)
     rate_own = backtest_rate(m, log_eps, predict_mean)
     if rate_own is None:
         rate_own = recent_rate(m, log_eps)
     return Forecast(kind, fits, None, noise, shrunk_rate(rate_own, noise, kind), float(m[-1]), weights,
-                    ceiling=float(log_eps[-1] + Q * noise), rate_own=rate_own)
+                    ceiling=float(log_eps[-1] + Q * noise), rate_own=rate_own, last=float(log_eps[-1]),
+                    weight_last=weight_last)
 
 
 def local_slope(forecast: Forecast) -> dict:
