@@ -33,7 +33,8 @@ def load(root: Path, path: str) -> dict:
 
 
 def g3(x: float) -> str:
-    return f"{x:.3g}"
+    """Three significant digits, trailing zeros kept: an upper bound of 1.00, not 1."""
+    return f"{x:#.3g}"
 
 
 def interval(value: float, ci, fmt=g3) -> str:

@@ -133,7 +133,8 @@ def forecast_members(ahead: dict) -> str:
         return "the level"
     weights = ahead.get("weights") or {name: 1.0 for name in ahead["laws"]}
     total = sum(weights.values())
-    return ("the mean in log error of " + ", ".join(f"{name} ({weights[name] / total:.2f})" for name in ahead["laws"])
+    members = [*ahead["laws"], *(["persistence"] if weights.get("persistence") else [])]
+    return ("the mean in log error of " + ", ".join(f"{name} ({weights[name] / total:.2f})" for name in members)
             + ", weighted by how well each predicted this curve's held-out shards")
 
 
