@@ -47,4 +47,4 @@ def test_a_changed_result_changes_its_quote(tmp_path):
     fit = json.loads((COMMITTED / "fit.json").read_text())
     fit["families"][fit["family"]]["local_slope"]["doubling_ratio"] = 0.5  # the primary family
     (tmp_path / "results/fit.json").write_text(json.dumps(fit))
-    assert "x 0.5 [" in quotes.answer(tmp_path) and quotes.answer(tmp_path) != quotes.answer(ROOT)
+    assert "x 0.500 [" in quotes.answer(tmp_path) and quotes.answer(tmp_path) != quotes.answer(ROOT)
