@@ -1,18 +1,20 @@
 """How long does a fit of one learning curve take? `scalelab fit-curve` from the shell (start-up
-included) and `scalelab.fit_curve` from Python, against the real-curves issue's targets: <= 1.5 s
-for 10 points and <= 2 s for 75 rows (15 sizes x 5 seeds) from the shell, <= 0.3 s median per LCDB
+included) and `scalelab.LearningCurve.fit` from Python, against issue 30's targets: <= 1 s for 10
+points from the shell (75 rows, 15 sizes x 5 seeds: <= 2 s, issue 21's), <= 0.2 s median per LCDB
 curve from Python.
 
     python bench/bench_fit_curve.py            # about a minute on 2 cores
 
 The shell commands run 5 times each (the median is printed); the Python calls run once on each of
 the 12 committed LCDB curves (tests/data/lcdb_subset.csv), fitted on their sizes up to a quarter of
-the largest, in both of the extrapolation benchmark's modes. Run it on a quiet machine: a busy core
+the largest (as the extrapolation benchmark fits them) and on every size (15-20), in both of its
+modes. Run it on a quiet machine: a busy core
 doubles every number.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -57,7 +59,7 @@ def shell_seconds(csv: Path, out: Path) -> float:
 def main() -> None:
     print(f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
-        for n_sizes, n_seeds, target in ((10, 1, 1.5), (15, 5, 2.0)):
+        for n_sizes, n_seeds, target in ((10, 1, 1.0), (15, 5, 2.0)):
             csv = Path(tmp) / f"curve_{n_sizes}x{n_seeds}.csv"
             curve_csv(csv, n_sizes, n_seeds)
             seconds = shell_seconds(csv, Path(tmp) / "fit.json")
@@ -65,14 +67,15 @@ def main() -> None:
                   f"(target <= {target} s)")
     curves, _ = lcdb_curves.load_curves(ROOT / "tests" / "data" / "lcdb_subset.csv", ids="even")
     for mode in lcdb.MODES:
-        times = []
-        for curve in curves:
-            sizes, errors = lcdb.fit_rows(curve, mode)
-            started = time.perf_counter()
-            scalelab.fit_curve(sizes, errors, predict=list(curve.sizes[curve.n_fit:]))
-            times.append(time.perf_counter() - started)
-        print(f"scalelab.fit_curve, {mode}, {len(curves)} LCDB curves: median {statistics.median(times):.2f} s, "
-              f"max {max(times):.2f} s (target: median <= 0.3 s)")
+        for part, upto in (("sizes <= largest / 4", None), ("every size", math.inf)):
+            times = []
+            for curve in curves:
+                sizes, errors = lcdb.fit_rows(curve, mode, None if upto is None else len(curve.sizes))
+                started = time.perf_counter()
+                scalelab.LearningCurve().fit(sizes, errors)
+                times.append(time.perf_counter() - started)
+            print(f"LearningCurve.fit, {mode}, {len(curves)} LCDB curves ({part}, {len(sizes)} rows in the last): median "
+                  f"{statistics.median(times):.2f} s, max {max(times):.2f} s (target: median <= 0.2 s)")
 
 
 if __name__ == "__main__":
