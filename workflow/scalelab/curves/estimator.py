@@ -84,8 +84,8 @@ class LearningCurve:
         return tuple(v.reshape(sizes.shape) for v in out)
 
     def predict(self, m):
-        """The forecast error at size(s) m: the mean of the floor laws in log error (a flat or
-        rising curve: its level), as fit_curve's `predictions`."""
+        """The forecast error at size(s) m: the floor laws and persistence averaged in log error,
+        each weighted by its backtest (a flat or rising curve: its level), as fit_curve's `predictions`."""
         return self._predict(m)[0]
 
     def interval(self, m, level: float = LEVEL):

@@ -2,8 +2,8 @@
 of cost. Pure functions on a fit's points; `run` is `scalelab plan`.
 
 The headline prediction is the error at the first of predict.data_multipliers times the largest
-shard (4x by default). Its 95% interval (forecast.py) is point +/- 1.96 sd with
-sd^2 = noise^2 + (rate * log(M / m_last))^2: seeds shrink the noise, data shortens the horizon,
+shard (4x by default). Its 95% interval (forecast.py) is point +/- Q sd with
+sd^2 = noise^2 + (rate * log(M / m_last))^2 (capped above on a falling curve): seeds shrink the noise, data shortens the horizon,
 and both change the rate the backtest measures. Rather than reason about which term wins, each
 candidate is simulated: WORLDS outcomes are drawn from the current forecast (stratified normal
 quantiles of its extrapolation, plus per-seed noise of the measured size), the forecast is rebuilt

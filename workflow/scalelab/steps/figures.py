@@ -212,7 +212,7 @@ def backtest(axes, result: dict):
         ahead = bt.get("forecast")
         if ahead and str(h) in ahead["predicted"]:
             ax.plot(m[cut - 1:], [eps[cut - 1], *ahead["predicted"][str(h)]], "-", color="black", lw=1.6,
-                    label="forecast (mean)", zorder=3)
+                    label="the laws' mean", zorder=3)
         ax.plot(m[cut - 1:], np.full(h + 1, eps[cut - 1]), ":", color="0.5", label="persistence")
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -65,9 +65,9 @@ def backtest_markdown(result: dict) -> list[str]:
         name = f"**{r['law']}**" if r["law"] == result["law"] else r["law"]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(r['mean'])} | {r.get('rank', '-')} |")
     ahead = bt.get("forecast")
-    if ahead:  # the mean of the floor laws, which every prediction uses: scored beside the laws, not ranked
+    if ahead:  # the floor laws' plain mean, whose backtest sets the interval's rate: scored beside the laws, not ranked
         cells = [_pct(ahead["errors"][str(h)]) for h in bt["holdouts"]]
-        lines.append("| *forecast (the laws' mean; predictions use it)* | " + " | ".join(cells) + f" | {_pct(ahead['mean'])} | - |")
+        lines.append("| *the laws' mean (its misses set the interval's rate)* | " + " | ".join(cells) + f" | {_pct(ahead['mean'])} | - |")
     persistence = next(r["mean"] for r in bt["rows"] if r["law"] == "persistence")
     chosen = next(r["mean"] for r in bt["rows"] if r["law"] == result["law"])
     best = min((r for r in bt["rows"] if r["mean"] is not None and r["law"] != "persistence"), key=lambda r: r["mean"])
