@@ -14,7 +14,8 @@ held-out anchors, the curve's own backtest rate (rate_own), its noise and its sh
    (rate log(M / m_last))^2, capped above at the ceiling on falling curves, for several q:
    Q is the smallest q whose coverage holds 0.92 in both modes and every horizon bin;
 3. the same, cross-fitted: constants fitted on the curves with id % 4 == 0, scored on id % 4 == 2,
-   and the other way round, beside the unshrunk rate at 1.96 (the forecast before issue 30).
+   and the other way round, beside the unshrunk rate at 1.96 without a ceiling (issue 21's
+   interval, here around today's point).
 Odd ids are the held-out test: this script never reads them.
 """
 
@@ -70,7 +71,7 @@ def fit_prior(rows: list[dict]) -> dict:
 
 def score(rows: list[dict], prior: dict | None, q: float) -> dict:
     """Coverage and mean interval score per mode, overall and per horizon bin; prior None: the
-    unshrunk rate and no ceiling (the forecast before issue 30)."""
+    unshrunk rate and no ceiling (issue 21's interval)."""
     out = {}
     for mode in MODES:
         cover, scores, ratio = [], [], []
@@ -119,14 +120,14 @@ def main() -> None:
         print(f"    {shape}: a {a:.3f}, b {b:.3f}, c {c:.3f} ({sum(r['shape'] == shape for r in rows)} curve-modes)")
     head = "| interval | " + " | ".join(f"{m}: coverage / interval score (coverage per horizon bin)" for m in MODES) + " |"
     print("\n" + head + "\n|---|---|---|")
-    print(line("before issue 30: rate unshrunk, 1.96, no ceiling", score(rows, None, Z95)))
+    print(line("the rate unshrunk, 1.96, no ceiling (issue 21's interval)", score(rows, None, Z95)))
     for q in QS:
         print(line(f"shrunk rate, q = {q}, ceiling", score(rows, prior, q)))
     folds = {k: [r for r in rows if r["id"] % 4 == k] for k in (0, 2)}
     print("\nCross-fitted (constants from one half of the datasets, scored on the other), q = " f"{forecast.Q}:\n")
     print(head + "\n|---|---|---|")
     for fitted_on, scored_on in ((0, 2), (2, 0)):
-        print(line(f"id % 4 == {scored_on}, before issue 30", score(folds[scored_on], None, Z95)))
+        print(line(f"id % 4 == {scored_on}, the rate unshrunk, 1.96, no ceiling", score(folds[scored_on], None, Z95)))
         print(line(f"id % 4 == {scored_on}, prior from id % 4 == {fitted_on}", score(folds[scored_on], fit_prior(folds[fitted_on]), forecast.Q)))
 
 
