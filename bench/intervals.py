@@ -63,7 +63,7 @@ def backtest_interval(sizes, medians, targets, points, predict_from: Callable[[i
 
     rate = forecast.backtest_rate(m, log_eps, log_predict_from)
     if rate is None:  # too short to backtest: the curve's own recent movement is the doubt
-        rate = abs(float(log_eps[-1] - log_eps[-2]) / math.log(m[-1] / m[-2])) if len(m) > 1 else 0.0
+        rate = forecast.recent_rate(m, log_eps) if len(m) > 1 else 0.0
     horizon = np.maximum(np.log(np.asarray(targets, float) / m[-1]), 0.0)
     sd = np.sqrt(max(noise, MIN_NOISE) ** 2 + (rate * horizon) ** 2)
     log_point = np.log(np.asarray(points, float))
@@ -76,8 +76,5 @@ def fit_noise(log_predicted, log_medians, n_params: int) -> float:
 
 
 def level_noise(medians) -> float:
-    """A level's noise (persistence): the spread of the last half of the medians, at least 3, about
-    their mean (what the library uses for a curve that does not fall)."""
-    log_eps = np.log(np.asarray(medians, float))
-    k = max(3, len(log_eps) // 2)
-    return forecast.residual_scale(log_eps[-k:] - np.mean(log_eps[-k:]), 1)
+    """A level's noise (persistence): the library's for a curve that does not fall."""
+    return forecast.level_noise(np.log(np.asarray(medians, float)))

@@ -104,15 +104,14 @@ class LearningCurve:
     def data_needed(self, target: float) -> dict:
         """data_for with its 95% bounds, as predictions.json records it: the size where the point
         reaches `target` and where the bounds do, and whether a measured size already has."""
-        self.data_for(target)  # the same checks of the target
+        if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+            raise ScalelabError(f"LearningCurve.data_for: the target error must be a positive number, not {target!r}")
         return fit.predict_data(self._fitted(), float(target))
 
     def data_for(self, target: float) -> float:
         """The training-set size at which the forecast reaches error `target` (inf if it never
-        does). fit.predict_data(lc.to_dict(), target) gives the sizes where its 95% bounds do."""
-        if not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
-            raise ScalelabError(f"LearningCurve.data_for: the target error must be a positive number, not {target!r}")
-        return fit.predict_data(self._fitted(), float(target))["size"]
+        does). data_needed(target) gives the sizes where its 95% bounds do too."""
+        return self.data_needed(target)["size"]
 
     @property
     def doubling(self) -> dict:

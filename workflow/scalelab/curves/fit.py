@@ -131,17 +131,12 @@ class Curve:
         s = self.start(law)
         return self.m[s:], self.eps[s:], None if self.sigma is None else self.sigma[s:]
 
-    def fit(self, law: laws.Law, init=None, eps=None) -> laws.Fitted:
-        m, e, sigma = self.points(law)
-        if eps is not None:
-            e = eps
+    def fit(self, law: laws.Law) -> laws.Fitted:
         key = (law.name, len(self.m))
-        if init is None and eps is None and key in self._fits:
-            return self._fits[key]
-        fitted = laws.fit_law(law, m, e, sigma, self.ctx, m_ref=float(np.exp(np.mean(np.log(self.m)))), init=init)
-        if init is None and eps is None:
-            self._fits[key] = fitted
-        return fitted
+        if key not in self._fits:
+            m, e, sigma = self.points(law)
+            self._fits[key] = laws.fit_law(law, m, e, sigma, self.ctx, m_ref=float(np.exp(np.mean(np.log(self.m)))))
+        return self._fits[key]
 
     def fit_prefix(self, law: laws.Law, n: int | None) -> laws.Fitted:
         """The law fitted on the first n points (all of them for None): the backtest's splits,
@@ -264,7 +259,7 @@ def fit_learning_curve(m, eps, sigma=None, law: str = "auto", best_guess: float 
                          weights={other: round(w, 4) for other, w in weights.items()})
     asym = _asymptotes(draws, curve.ctx, fitted.m_ref)
     alpha, beta, gamma = fitted.asymptote()
-    ahead = forecast.build(curve, bt if falls else None)
+    ahead = forecast.build(curve, bt)
     pm, pe, _ = curve.points(chosen)
     resid = fitted.log_error(pm) - np.log(pe)
     start = curve.start(chosen)

@@ -202,6 +202,12 @@ def backtest_rate(m, log_eps, predict_from) -> float | None:
     return float(math.sqrt(np.mean(np.square(ratios)))) if ratios else None
 
 
+def level_noise(log_eps) -> float:
+    """A level's noise without seeds: the spread of the last half of the points (at least 3) about their mean."""
+    k = max(3, len(log_eps) // 2)
+    return residual_scale(log_eps[-k:] - np.mean(log_eps[-k:]), 1)
+
+
 def recent_rate(m, log_eps) -> float:
     """A curve too short to backtest: its own recent movement is the doubt, |slope| of its last step."""
     return abs(float(log_eps[-1] - log_eps[-2]) / math.log(m[-1] / m[-2]))
@@ -238,8 +244,7 @@ def build(curve, bt: dict | None = None) -> Forecast:
     if kind != "falling":
         def predict_level(n):
             return np.full(len(m) - n, level_of(log_eps[:n]))
-        k = max(3, len(m) // 2)  # the noise of a point: the spread of the last half about its mean
-        noise = max(sigma_last if sigma_last is not None else residual_scale(log_eps[-k:] - np.mean(log_eps[-k:]), 1), MIN_NOISE)
+        noise = max(sigma_last if sigma_last is not None else level_noise(log_eps), MIN_NOISE)
         rate_own = backtest_rate(m, log_eps, predict_level)
         if rate_own is None:
             rate_own = recent_rate(m, log_eps)

@@ -96,9 +96,11 @@ def given_noise(row_sizes, noise, sizes) -> dict:
     """seed_noise's answer from a noise the caller knows, one sd of log error per row: each size's
     point gets sqrt(mean(noise^2) / rows), never below fit.NOISE_FLOOR."""
     noise = np.asarray(noise, float)
-    if noise.shape != row_sizes.shape or not np.all(np.isfinite(noise)) or np.any(noise <= 0):
-        raise ScalelabError(f"noise: one positive number per row is needed ({len(row_sizes)} rows); got {noise.shape[0] if noise.ndim else 'a scalar'}"
-                            if noise.shape != row_sizes.shape else "noise: every entry must be a positive, finite sd of log error")
+    if noise.shape != row_sizes.shape:
+        got = noise.shape[0] if noise.ndim else "a scalar"
+        raise ScalelabError(f"noise: one positive number per row is needed ({len(row_sizes)} rows); got {got}")
+    if not np.all(np.isfinite(noise)) or np.any(noise <= 0):
+        raise ScalelabError("noise: every entry must be a positive, finite sd of log error")
     groups = [noise[row_sizes == m] for m in sizes]
     sigma = np.array([max(math.sqrt(np.mean(g**2) / len(g)), fit.NOISE_FLOOR) for g in groups])
     return {"sigma": sigma, "seed_sd": float(np.sqrt(np.mean(noise**2))), "seeds": [len(g) for g in groups]}

@@ -72,7 +72,7 @@ def solve_rows(residual_rows, starts, lo, hi, max_iter: int = MAX_ITER, ftol: fl
             done = (better & (gain < ftol) & (lam[rows] < 1.0)) | tiny | (lam[rows] > LAM_MAX)
             lam[rows] = np.where(better, lam[rows] * LAM_DOWN, lam[rows] * LAM_UP)
             active[rows[done]] = False
-    return theta, np.where(np.isfinite(cost), cost, np.inf)
+    return theta, cost
 
 
 def _cost(r) -> np.ndarray:
